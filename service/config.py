@@ -1,0 +1,82 @@
+"""Settings: the one place where the service's configuration is declared (env prefix DEPECHE_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each field reads the env var DEPECHE_<FIELD NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="DEPECHE_", extra="ignore")
+
+    translation_model: str | None = None
+    """Hub id or local folder of the MarianMT model. Unset: the manifest's model, taken from
+    `models_dir` when fetched there, else from the hub at the manifest's pinned revision."""
+
+    translation_revision: str | None = None
+    """Hub revision (commit sha, tag or branch) of `translation_model`. Unset: the manifest's
+    pinned revision for the manifest's model, `main` for any other hub id."""
+
+    summary_model: str | None = None
+    """Hub id or local folder of the summarization model (BART family). Unset: as above."""
+
+    summary_revision: str | None = None
+    """Hub revision of `summary_model`. Unset: as for `translation_revision`."""
+
+    models_dir: Path = Path("models")
+    """Folder holding `manifest.json` and the models fetched by `scripts/fetch_models.py`."""
+
+    offline: bool = False
+    """Never touch the network: models must be in `models_dir`, a local folder or the HF cache."""
+
+    hub_timeout_s: float = Field(default=8.0, gt=0)
+    """How long to wait for the Hugging Face Hub before declaring it unreachable at startup."""
+
+    device: DeviceName = "auto"
+    """auto: CUDA in float16 when present, else CPU in float32. cuda/mps/cpu force a device."""
+
+    torch_threads: int | None = Field(default=None, ge=1)
+    """Intra-op threads for torch on CPU. Unset: the number of cores this process may use."""
+
+    max_chars: int = Field(default=100_000, ge=1)
+    """Longest accepted article (text plus title), in characters; longer requests get 413."""
+
+    translation_num_beams: int | None = Field(default=None, ge=1, le=16)
+    """Beam size for translation. Unset: the model's own generation config (4 for opus-mt)."""
+
+    translation_max_length: int | None = Field(default=None, ge=8)
+    """Longest translation of one sentence, in tokens. Unset: the model's own (512 for opus-mt)."""
+
+    translation_batch_tokens: int = Field(default=4096, ge=64)
+    """Token budget of one translation batch (batch size times the longest padded sentence)."""
+
+    summary_num_beams: int | None = Field(default=None, ge=1, le=16)
+    """Beam size for summaries. Unset: the model's own generation config (4 for distilbart-cnn)."""
+
+    summary_max_length: int | None = Field(default=None, ge=8)
+    """Longest summary, in tokens. Unset: the model's own (142 for distilbart-cnn)."""
+
+    summary_min_length: int | None = Field(default=None, ge=0)
+    """Shortest summary, in tokens. Unset: the model's own (56 for distilbart-cnn)."""
+
+    summary_batch_tokens: int = Field(default=4096, ge=64)
+    """Token budget of one batch of chunks in map-reduce summaries."""
+
+    default_max_points: int = Field(default=5, ge=3, le=6)
+    """Key points returned when a request does not set `options.max_points` (3 to 6)."""
+
+    host: str = "127.0.0.1"
+    """Address `python -m service serve` binds to (the container sets 0.0.0.0)."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Port `python -m service serve` listens on."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of the service and of uvicorn."""
