@@ -1,0 +1,1 @@
+"""Text handling: article text to paragraphs and sentences, and size-bounded chunks."""
