@@ -1,0 +1,1 @@
+"""Model engines: the interface the pipeline calls, its implementations, and their loader."""

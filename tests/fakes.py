@@ -1,0 +1,46 @@
+"""A transparent stand-in engine for testing the batching and chunking logic around a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from service.engines.base import Generated, GenerationSettings, ModelInfo, Task
+
+
+class RecordingEngine:
+    """Counts one token per word plus one, and 'generates' with a visible function of the input.
+
+    It checks the window like a real model, and records every batch it receives.
+    """
+
+    def __init__(
+        self,
+        window: int,
+        transform: Callable[[str], str] = lambda text: f"<{text}>",
+        task: Task = "translation",
+    ) -> None:
+        self.info = ModelInfo(task, "fake/recording", "local", "fake")
+        self.window = window
+        self.transform = transform
+        self.batches: list[list[str]] = []
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.window
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text.split()) + 1 for text in texts]
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        sizes = self.count_tokens(texts)
+        assert max(sizes) <= self.window, "the engine received an input longer than its window"
+        self.batches.append(list(texts))
+        outputs = [self.transform(text) for text in texts]
+        return Generated(outputs, sum(sizes), sum(self.count_tokens(outputs)))
+
+    def check(self) -> None:
+        return None
+
+    @property
+    def inputs(self) -> list[str]:
+        return [text for batch in self.batches for text in batch]

@@ -1,0 +1,65 @@
+"""Summaries: one pass when the text fits, map-reduce over chunks when it does not."""
+
+from __future__ import annotations
+
+from service.engines.base import GenerationSettings
+from service.summarize import chunk_paragraphs, extract_key_points, summarize_paragraphs
+from tests.fakes import RecordingEngine
+
+DEFAULTS = GenerationSettings()
+
+
+def first_sentences(text: str) -> str:
+    """A fake summarizer: keeps the first three sentences of its input."""
+    return " ".join(s.strip() + "." for s in text.split(".")[:3] if s.strip())
+
+
+def test_short_text_takes_a_single_pass() -> None:
+    engine = RecordingEngine(window=100, transform=first_sentences, task="summary")
+    paragraphs = ["One thing happened. Then another.", "A third thing. And a fourth."]
+    result = summarize_paragraphs(engine, paragraphs, DEFAULTS, max_points=5, batch_tokens=1000)
+    assert (result.strategy, result.chunks, result.rounds) == ("single", 1, 1)
+    assert engine.inputs == [" ".join(paragraphs)]
+    assert result.key_points == ["One thing happened.", "Then another.", "A third thing."]
+    assert result.warnings == []
+
+
+def test_long_text_is_chunked_then_reduced() -> None:
+    engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    paragraphs = [
+        f"Paragraph {i} says something. It adds detail {i}. More words here." for i in range(30)
+    ]
+    result = summarize_paragraphs(engine, paragraphs, DEFAULTS, max_points=4, batch_tokens=400)
+    assert result.strategy == "map_reduce"
+    assert result.chunks > 1
+    assert result.rounds >= 2
+    # The map pass read every paragraph exactly once.
+    first_round = engine.inputs[: result.chunks]
+    assert " ".join(first_round).split() == " ".join(paragraphs).split()
+    assert 3 <= len(result.key_points) <= 4
+
+
+def test_paragraph_longer_than_window_is_cut_at_sentences() -> None:
+    engine = RecordingEngine(window=12, task="summary")
+    paragraph = " ".join(f"Sentence number {i} is here." for i in range(10))
+    chunks = chunk_paragraphs([paragraph], engine)
+    assert len(chunks) > 1
+    assert all(engine.count_tokens([c])[0] <= 12 for c in chunks)
+    assert " ".join(chunks) == paragraph
+
+
+def test_key_points_are_distinct_sentences_in_order() -> None:
+    summary = "Prices rose. Prices rose. Mr. Smith resigned on Monday. Talks continue."
+    assert extract_key_points(summary, 6) == [
+        "Prices rose.",
+        "Mr. Smith resigned on Monday.",
+        "Talks continue.",
+    ]
+    assert extract_key_points(summary, 2) == ["Prices rose.", "Mr. Smith resigned on Monday."]
+
+
+def test_too_few_points_is_a_warning_not_an_invention() -> None:
+    engine = RecordingEngine(window=100, transform=lambda _: "Only one sentence.", task="summary")
+    result = summarize_paragraphs(engine, ["Some text. More text."], DEFAULTS, 5, 1000)
+    assert result.key_points == ["Only one sentence."]
+    assert any("fewer than the 3" in w for w in result.warnings)
