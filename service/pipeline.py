@@ -1,0 +1,227 @@
+"""The article pipeline: segment, translate, summarize; shared by API and CLI, no web code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from service.config import Settings
+from service.device import DeviceChoice, detect_device
+from service.engines.base import GenerationSettings, Seq2SeqEngine
+from service.engines.loader import load_engine, resolve_source
+from service.errors import ArticleTooLongError, EmptyArticleError
+from service.results import (
+    Coverage,
+    Meta,
+    ModelUsed,
+    SummarizeResult,
+    Timings,
+    TokenCounts,
+    TranslateResult,
+    Translation,
+)
+from service.summarize import summarize_paragraphs
+from service.text.segment import segment_article
+from service.translate import Progress, translate_sentences
+
+log = logging.getLogger(__name__)
+
+
+def validate_article(text: str, title: str | None, max_chars: int) -> None:
+    """Reject empty and over-long articles before any model work."""
+    if not text.strip():
+        raise EmptyArticleError("The article text is empty: send the French article in `text`.")
+    size = len(text) + len(title or "")
+    if size > max_chars:
+        raise ArticleTooLongError(
+            f"The article has {size} characters, over the limit of {max_chars} "
+            "(DEPECHE_MAX_CHARS): split it or raise the limit."
+        )
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
+def configure_threads(settings: Settings) -> int:
+    """Give torch one intra-op thread per core this process may use (or the setting)."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = settings.torch_threads or available or 1
+    torch.set_num_threads(threads)
+    return threads
+
+
+@dataclass
+class _TranslatedArticle:
+    translation: Translation
+    coverage: Coverage
+    tokens: TokenCounts
+    timings: Timings
+    paragraphs: list[str]
+
+
+class Pipeline:
+    """Both models, loaded once, and the flow from French article to English result."""
+
+    def __init__(
+        self,
+        translator: Seq2SeqEngine,
+        summarizer: Seq2SeqEngine,
+        device: DeviceChoice,
+        settings: Settings,
+    ) -> None:
+        self.translator = translator
+        self.summarizer = summarizer
+        self.device = device
+        self.settings = settings
+        self.translation_settings = GenerationSettings(
+            num_beams=settings.translation_num_beams, max_length=settings.translation_max_length
+        )
+        self.summary_settings = GenerationSettings(
+            num_beams=settings.summary_num_beams,
+            max_length=settings.summary_max_length,
+            min_length=settings.summary_min_length,
+        )
+
+    @classmethod
+    def load(cls, settings: Settings) -> Pipeline:
+        """Resolve the device and load both models (ModelLoadError, DeviceUnavailableError)."""
+        device = detect_device(settings.device)
+        threads = configure_threads(settings)
+        engines = []
+        for task in ("translation", "summary"):
+            source = resolve_source(task, settings)
+            started = time.perf_counter()
+            engines.append(
+                load_engine(
+                    source, device, offline=settings.offline, hub_timeout_s=settings.hub_timeout_s
+                )
+            )
+            log.info(
+                "loaded %s model %s@%s on %s in %.1f s (%d threads)",
+                task,
+                source.location,
+                source.revision,
+                device.label,
+                time.perf_counter() - started,
+                threads,
+            )
+        return cls(engines[0], engines[1], device, settings)
+
+    def check(self) -> None:
+        """Touch the device through each model; raises when it is unusable."""
+        self.translator.check()
+        self.summarizer.check()
+
+    def models(self) -> list[ModelUsed]:
+        return [
+            ModelUsed(
+                task=e.info.task, id=e.info.id, revision=e.info.revision, engine=e.info.engine
+            )
+            for e in (self.translator, self.summarizer)
+        ]
+
+    def _translate_article(
+        self, text: str, title: str | None, progress: Progress | None
+    ) -> _TranslatedArticle:
+        validate_article(text, title, self.settings.max_chars)
+        started = time.perf_counter()
+        article = segment_article(text, title)
+        segment_ms = _ms(started)
+        sentences = article.all_sentences()
+
+        started = time.perf_counter()
+        result = translate_sentences(
+            self.translator,
+            sentences,
+            self.translation_settings,
+            self.settings.translation_batch_tokens,
+            progress,
+        )
+        translate_ms = _ms(started)
+
+        english = iter(result.sentences)
+        title_en = " ".join(next(english) for _ in article.title) if article.title else None
+        paragraphs = [" ".join(next(english) for _ in p) for p in article.paragraphs]
+        text_en = "\n\n".join(([title_en] if title_en else []) + paragraphs)
+        translated = sum(1 for s in result.sentences if s.strip())
+        return _TranslatedArticle(
+            translation=Translation(title=title_en, paragraphs=paragraphs, text=text_en),
+            coverage=Coverage(
+                sentences=len(sentences), translated=translated, split=result.split_sentences
+            ),
+            tokens=TokenCounts(
+                translation_input=result.input_tokens, translation_output=result.output_tokens
+            ),
+            timings=Timings(segment=segment_ms, translate=translate_ms),
+            paragraphs=paragraphs,
+        )
+
+    def _meta(self, done: _TranslatedArticle, warnings: list[str]) -> Meta:
+        if done.coverage.translated < done.coverage.sentences:
+            missing = done.coverage.sentences - done.coverage.translated
+            warnings.append(f"{missing} sentence(s) came back empty from the translation model")
+        if done.coverage.split:
+            warnings.append(
+                f"{done.coverage.split} sentence(s) exceeded the translation window and were "
+                "translated in pieces"
+            )
+        return Meta(
+            models=self.models(),
+            device=self.device.label,
+            timings_ms=done.timings,
+            coverage=done.coverage,
+            tokens=done.tokens,
+            warnings=warnings,
+        )
+
+    def translate(
+        self, text: str, title: str | None = None, progress: Progress | None = None
+    ) -> TranslateResult:
+        """Translate a French article, title and every sentence, paragraph for paragraph."""
+        started = time.perf_counter()
+        done = self._translate_article(text, title, progress)
+        meta = self._meta(done, [])
+        meta.models = [m for m in meta.models if m.task == "translation"]
+        meta.timings_ms.total = _ms(started)
+        return TranslateResult(translation=done.translation, meta=meta)
+
+    def summarize(
+        self,
+        text: str,
+        title: str | None = None,
+        max_points: int | None = None,
+        progress: Progress | None = None,
+    ) -> SummarizeResult:
+        """Translate a French article, then condense the English into key points."""
+        started = time.perf_counter()
+        done = self._translate_article(text, title, progress)
+        summary_started = time.perf_counter()
+        summary = summarize_paragraphs(
+            self.summarizer,
+            done.paragraphs,
+            self.summary_settings,
+            max_points or self.settings.default_max_points,
+            self.settings.summary_batch_tokens,
+        )
+        meta = self._meta(done, summary.warnings)
+        meta.timings_ms.summarize = _ms(summary_started)
+        meta.timings_ms.total = _ms(started)
+        meta.tokens.summary_input = summary.input_tokens
+        meta.tokens.summary_output = summary.output_tokens
+        meta.strategy = summary.strategy
+        meta.chunks = summary.chunks
+        return SummarizeResult(
+            translation=done.translation,
+            key_points=summary.key_points,
+            summary=summary.summary,
+            meta=meta,
+        )
+
+
+PipelineFactory = Callable[[Settings], Pipeline]

@@ -1,0 +1,83 @@
+"""What the pipeline returns: one set of models shared by the API, the CLI and the docs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ModelUsed(BaseModel):
+    """One model that worked on the article."""
+
+    task: Literal["translation", "summary"]
+    id: str = Field(description="Hub id, or the local folder when the hub id is unknown.")
+    revision: str = Field(description="Hub commit or tag; `local` for an unrecorded folder.")
+    engine: str = Field(description="Inference engine, e.g. `transformers`.")
+
+
+class Coverage(BaseModel):
+    """Proof that nothing was dropped: source sentences versus sentences translated."""
+
+    sentences: int = Field(description="Source sentences, title included.")
+    translated: int = Field(description="Sentences that received a translation.")
+    split: int = Field(
+        0, description="Sentences longer than the model window, translated in pieces."
+    )
+
+
+class Timings(BaseModel):
+    """Wall-clock milliseconds per stage."""
+
+    segment: float = 0.0
+    translate: float = 0.0
+    summarize: float = 0.0
+    total: float = 0.0
+
+
+class TokenCounts(BaseModel):
+    """Tokens read and written by each model."""
+
+    translation_input: int = 0
+    translation_output: int = 0
+    summary_input: int = 0
+    summary_output: int = 0
+
+
+class Meta(BaseModel):
+    """How the result was made."""
+
+    models: list[ModelUsed]
+    device: str = Field(description="Device and precision, e.g. `cpu (float32)`.")
+    timings_ms: Timings
+    coverage: Coverage
+    tokens: TokenCounts
+    strategy: Literal["single", "map_reduce"] | None = Field(
+        None, description="Summary strategy; null when no summary was asked for."
+    )
+    chunks: int = Field(0, description="Chunks summarized in the first pass (1 for `single`).")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Translation(BaseModel):
+    """The English article, paragraph for paragraph."""
+
+    title: str | None = Field(description="The translated headline, when one was sent.")
+    paragraphs: list[str] = Field(description="One English paragraph per source paragraph.")
+    text: str = Field(description="Title and paragraphs joined with blank lines.")
+
+
+class TranslateResult(BaseModel):
+    """Answer of POST /translate."""
+
+    translation: Translation
+    meta: Meta
+
+
+class SummarizeResult(BaseModel):
+    """Answer of POST /summarize."""
+
+    translation: Translation
+    key_points: list[str] = Field(description="3 to 6 short English sentences, in article order.")
+    summary: str = Field(description="The English summary the key points come from.")
+    meta: Meta

@@ -1,0 +1,124 @@
+"""The whole flow on the tiny models: coverage, order, paragraphs, strategy and meta.
+
+The tiny Marian reproduces the memorized FLORES pairs exactly, so an article built from them has
+a known translation; any dropped, repeated or misplaced sentence changes the output. Other
+sentences come back as nonsense from the tiny models: only structure is checked for them.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from service.errors import ArticleTooLongError, EmptyArticleError
+from service.pipeline import Pipeline
+from tests.conftest import DATA
+from tests.fakes import RecordingEngine
+
+
+def long_article(
+    pairs: list[tuple[str, str]], min_words: int, seed: int = 7
+) -> tuple[str, list[str], int]:
+    """Paragraphs of 3–7 memorized sentences in shuffled order, their known translations, and
+    the number of sentences."""
+    rng = random.Random(seed)
+    french: list[str] = []
+    english: list[str] = []
+    words = sentences = 0
+    while words < min_words:
+        chosen = [rng.randrange(len(pairs)) for _ in range(rng.randint(3, 7))]
+        french.append(" ".join(pairs[i][0] for i in chosen))
+        english.append(" ".join(pairs[i][1] for i in chosen))
+        words += len(french[-1].split())
+        sentences += len(chosen)
+    return "\n\n".join(french), english, sentences
+
+
+@pytest.mark.slow
+def test_long_article_translated_exactly_once_in_order_and_map_reduced(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    text, expected, sentences = long_article(memorized_pairs, min_words=3000)
+    assert len(text.split()) >= 3000
+    result = pipeline.summarize(text)
+    assert result.translation.paragraphs == expected
+    coverage = result.meta.coverage
+    assert coverage.sentences == coverage.translated == sentences
+    assert result.meta.strategy == "map_reduce"
+    assert result.meta.chunks > 1
+    assert 1 <= len(result.key_points) <= 5
+
+
+def test_sentences_reach_the_model_once_each(pipeline: Pipeline, sample_article: str) -> None:
+    """Unseen sentences give nonsense, but each must be sent exactly once and come back in place."""
+    recorder = RecordingEngine(window=pipeline.translator.max_input_tokens)
+    recorder.count_tokens = pipeline.translator.count_tokens  # type: ignore[method-assign]
+    shadow = Pipeline(recorder, pipeline.summarizer, pipeline.device, pipeline.settings)
+    result = shadow.translate(sample_article, "Poutine et Kim Jong-Un")
+    french = [line for line in sample_article.splitlines() if line.strip()]
+    assert len(result.translation.paragraphs) == len(french)
+    for source, english in zip(french, result.translation.paragraphs, strict=True):
+        assert english.startswith("<")
+        assert english.endswith(">")
+        assert english.replace("<", "").replace(">", "").split() == source.split()
+    assert result.translation.title == "<Poutine et Kim Jong-Un>"
+    assert result.meta.coverage.sentences == result.meta.coverage.translated == 15
+    # Each source word went to the model exactly once (long sentences in several pieces).
+    source_words = "Poutine et Kim Jong-Un".split() + sample_article.split()
+    assert sorted(" ".join(recorder.inputs).split()) == sorted(source_words)
+
+
+def test_real_sentences_structure_and_meta(pipeline: Pipeline) -> None:
+    french = (DATA / "flores_devtest_400.fr").read_text(encoding="utf-8").splitlines()[100:130]
+    text = "\n\n".join(" ".join(french[i : i + 3]) for i in range(0, 30, 3))
+    result = pipeline.summarize(text, title="Un titre de test", max_points=4)
+    assert len(result.translation.paragraphs) == 10
+    assert result.translation.title is not None
+    assert result.translation.text.startswith(result.translation.title + "\n\n")
+    meta = result.meta
+    assert meta.coverage.sentences == meta.coverage.translated >= 31
+    assert [m.task for m in meta.models] == ["translation", "summary"]
+    assert meta.device == "cpu (float32)"
+    assert meta.timings_ms.total >= meta.timings_ms.translate + meta.timings_ms.summarize > 0
+    assert meta.tokens.translation_input > 0
+    assert meta.tokens.summary_output > 0
+    assert meta.strategy in ("single", "map_reduce")
+    assert len(result.key_points) <= 4
+
+
+def test_single_strategy_for_a_short_article(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    result = pipeline.summarize(memorized_pairs[0][0])
+    assert result.translation.paragraphs == [memorized_pairs[0][1]]
+    assert (result.meta.strategy, result.meta.chunks) == ("single", 1)
+
+
+def test_translate_only_reports_one_model(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    result = pipeline.translate(memorized_pairs[1][0], title=memorized_pairs[2][0])
+    assert result.translation.title == memorized_pairs[2][1]
+    assert result.translation.paragraphs == [memorized_pairs[1][1]]
+    assert [m.task for m in result.meta.models] == ["translation"]
+    assert result.meta.strategy is None
+
+
+def test_over_long_sentence_is_split_and_reported(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    # Longer than the tiny model's 128-token window: translated in pieces, nothing truncated.
+    sentence = ", ".join(fr.rstrip(".") for fr, _ in memorized_pairs * 3) + "."
+    assert pipeline.translator.count_tokens([sentence])[0] > pipeline.translator.max_input_tokens
+    result = pipeline.translate(sentence)
+    assert result.meta.coverage.split == 1
+    assert result.meta.coverage.translated == 1
+    assert any("translated in pieces" in w for w in result.meta.warnings)
+
+
+def test_limits(pipeline: Pipeline) -> None:
+    with pytest.raises(EmptyArticleError):
+        pipeline.translate(" \n\t ")
+    with pytest.raises(ArticleTooLongError, match="DEPECHE_MAX_CHARS"):
+        pipeline.translate("a" * (pipeline.settings.max_chars + 1))
