@@ -1,0 +1,76 @@
+"""The FastAPI application factory: wiring, middleware and model loading at startup."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from service import __version__
+from service.api.errors import error_response, install_error_handlers
+from service.api.routes import router
+from service.api.state import ServiceState
+from service.config import Settings
+from service.pipeline import Pipeline, PipelineFactory
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+DESCRIPTION = """
+Turns a French news article into an English translation, paragraph for paragraph, and 3–6 key
+points. Nothing is silently dropped: `meta.coverage` counts source and translated sentences, and
+`meta.strategy` says whether the summary read the article in one pass or chunk by chunk.
+Every error has the shape `{"error": {"code", "message", "request_id"}}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+    pipeline_factory: PipelineFactory = Pipeline.load,
+    on_load_failure: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """Build the app. With no `pipeline`, models load in the background once the app starts."""
+    settings = settings or Settings()
+    state = ServiceState(settings, pipeline, pipeline_factory, on_load_failure)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_loading()
+        yield
+
+    app = FastAPI(
+        title="Dépêche",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.depeche = state
+    # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
+    max_body = settings.max_chars * 6 + 64 * 1024
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            return error_response(
+                request,
+                413,
+                "payload_too_large",
+                f"The request body has {length} bytes; articles are limited to "
+                f"{settings.max_chars} characters (DEPECHE_MAX_CHARS).",
+            )
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,84 @@
+"""Thin routes: validate, hand the article to the pipeline in a worker thread, return its result."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from service import __version__
+from service.api.errors import ErrorEnvelope
+from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
+from service.api.state import ServiceState
+from service.errors import ModelsNotReadyError
+from service.pipeline import Pipeline, validate_article
+from service.results import SummarizeResult, TranslateResult
+
+router = APIRouter()
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.depeche
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorEnvelope, "description": "Article over DEPECHE_MAX_CHARS."},
+    422: {
+        "model": ErrorEnvelope,
+        "description": "Empty text, malformed JSON, wrong type, unknown field.",
+    },
+    503: {"model": ErrorEnvelope, "description": "Models not loaded (yet); see Retry-After."},
+}
+
+
+def _ready_pipeline(state: ServiceState, text: str, title: str | None) -> Pipeline:
+    validate_article(text, title, state.settings.max_chars)
+    return state.require_pipeline()
+
+
+@router.get("/health", tags=["operations"])
+def health(state: StateDep) -> dict[str, Any]:
+    """Liveness: the process answers. Says whether models are loaded and on which device."""
+    pipeline = state.pipeline
+    return {
+        "status": "ok",
+        "version": __version__,
+        "ready": pipeline is not None,
+        "device": pipeline.device.label if pipeline else None,
+        "requested_device": state.settings.device,
+        "load_error": state.load_error,
+    }
+
+
+@router.get("/ready", tags=["operations"], responses={503: _ERRORS[503]})
+def ready(state: StateDep) -> dict[str, Any]:
+    """Readiness: both models loaded and a tiny tensor operation done on their device."""
+    pipeline = state.require_pipeline()
+    try:
+        pipeline.check()
+    except Exception as exc:
+        raise ModelsNotReadyError(f"The device check failed: {exc}") from exc
+    return {"status": "ready", "device": pipeline.device.label, "models": pipeline.models()}
+
+
+@router.post("/summarize", tags=["articles"], responses=_ERRORS)
+def summarize(
+    state: StateDep,
+    body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
+) -> SummarizeResult:
+    """Translate a French article into English and condense it into 3–6 key points."""
+    pipeline = _ready_pipeline(state, body.text, body.title)
+    return pipeline.summarize(body.text, body.title, body.options.max_points)
+
+
+@router.post("/translate", tags=["articles"], responses=_ERRORS)
+def translate(
+    state: StateDep,
+    body: Annotated[TranslateRequest, Body(openapi_examples=request_examples())],
+) -> TranslateResult:
+    """Translate a French article into English, title and paragraphs, sentence by sentence."""
+    pipeline = _ready_pipeline(state, body.text, body.title)
+    return pipeline.translate(body.text, body.title)

@@ -1,0 +1,152 @@
+"""Command line: `serve` runs the API; `summarize` and `translate` run the pipeline on files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from service.config import Settings
+from service.device import DeviceUnavailableError
+from service.engines.loader import ModelLoadError
+from service.errors import DepecheError
+from service.logs import configure_logging
+from service.results import SummarizeResult, TranslateResult
+
+EXIT_LOAD_FAILED = 2
+EXIT_INPUT_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Dépêche: French news article in, English translation and key points out.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API on uvicorn")
+    serve.add_argument("--host", help="address to bind (default: DEPECHE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: DEPECHE_PORT or 8000)")
+
+    for name, text in (
+        ("summarize", "translate French articles and print key points, then the translation"),
+        ("translate", "translate French articles into English"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument(
+            "files", nargs="+", metavar="FILE", help="article files; - reads stdin"
+        )
+        command.add_argument("--json", action="store_true", help="print JSON instead of text")
+        command.add_argument("--title", help="headline of the article (one file only)")
+        if name == "summarize":
+            command.add_argument(
+                "--max-points",
+                type=int,
+                choices=range(3, 7),
+                metavar="{3..6}",
+                help="key points at most (default: DEPECHE_DEFAULT_MAX_POINTS, 5)",
+            )
+    return parser
+
+
+def _read(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _print_text(result: SummarizeResult | TranslateResult, out: TextIO) -> None:
+    if isinstance(result, SummarizeResult):
+        out.write("Key points:\n")
+        out.writelines(f"- {point}\n" for point in result.key_points)
+        out.write("\nTranslation:\n")
+    out.write(result.translation.text + "\n")
+    for warning in result.meta.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def serve(settings: Settings) -> int:
+    """Run uvicorn; exit non-zero with one clear message when the models cannot be loaded."""
+    import uvicorn
+
+    from service.api.app import create_app
+
+    server: uvicorn.Server | None = None
+
+    def stop(_message: str) -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_load_failure=stop)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return EXIT_LOAD_FAILED if app.state.depeche.load_error else 0
+
+
+def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int:
+    """Load the models once and run every file through the pipeline, with a progress bar."""
+    from tqdm import tqdm
+
+    from service.pipeline import Pipeline
+
+    if args.title and len(args.files) > 1:
+        print("--title applies to a single article; give one FILE", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    try:
+        pipeline = Pipeline.load(settings)
+    except (ModelLoadError, DeviceUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOAD_FAILED
+
+    status = 0
+    several = len(args.files) > 1
+    bar = tqdm(args.files, desc=command, unit="article", disable=not several, file=sys.stderr)
+    for path in bar:
+        try:
+            text = _read(path)
+            result: SummarizeResult | TranslateResult
+            if command == "summarize":
+                result = pipeline.summarize(text, args.title, args.max_points)
+            else:
+                result = pipeline.translate(text, args.title)
+        except (OSError, UnicodeDecodeError, DepecheError) as exc:
+            message = exc.message if isinstance(exc, DepecheError) else str(exc)
+            bar.write(f"error: {path}: {message}", file=sys.stderr)
+            status = EXIT_INPUT_FAILED
+            continue
+        if args.json:
+            document = {"file": path, **result.model_dump()} if several else result.model_dump()
+            print(json.dumps(document, ensure_ascii=False, indent=None if several else 2))
+        else:
+            if several:
+                print(f"== {path} ==")
+            _print_text(result, sys.stdout)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        settings = settings.model_copy(update=updates)
+    configure_logging(settings.log_level if args.command == "serve" else "warning")
+    if settings.offline:
+        # Belt and braces: libraries that read these never try the network either.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if args.command == "serve":
+        return serve(settings)
+    return run_files(args.command, args, settings)

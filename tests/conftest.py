@@ -1,0 +1,100 @@
+"""Shared fixtures: tiny models built once per session, settings, pipeline and API client."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.config import Settings
+from service.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLE_ARTICLE = ROOT / "scripts" / "examples" / "seed_article.fr.txt"
+
+
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def test_models() -> Path:
+    """Tiny MarianMT and BART checkpoints, built by scripts/make_test_models.py once per session.
+
+    They live in `.test-models/` (git-ignored) and are reused while their build info matches;
+    DEPECHE_TEST_MODELS_DIR puts them elsewhere.
+    """
+    out = Path(os.environ.get("DEPECHE_TEST_MODELS_DIR", ROOT / ".test-models"))
+    builder = _load_script("make_test_models")
+    return Path(builder.build_test_models(out))
+
+
+@pytest.fixture(scope="session")
+def memorized_pairs() -> list[tuple[str, str]]:
+    """French/English FLORES pairs the tiny Marian was trained to reproduce exactly."""
+    rows = (DATA / "memorized_pairs.tsv").read_text(encoding="utf-8").splitlines()
+    return [(fr, en) for fr, en in (row.split("\t") for row in rows if row.strip())]
+
+
+@pytest.fixture(scope="session")
+def settings(test_models: Path) -> Settings:
+    return Settings(
+        translation_model=str(test_models / "translation"),
+        summary_model=str(test_models / "summary"),
+        offline=True,
+        device="cpu",
+        torch_threads=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings: Settings) -> Pipeline:
+    return Pipeline.load(settings)
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, pipeline=pipeline)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def sample_article() -> str:
+    return SAMPLE_ARTICLE.read_text(encoding="utf-8")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def model_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a subprocess (CLI, server) that runs on the tiny models, offline."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPECHE_")}
+    env.update(
+        DEPECHE_TRANSLATION_MODEL=str(settings.translation_model),
+        DEPECHE_SUMMARY_MODEL=str(settings.summary_model),
+        DEPECHE_OFFLINE="1",
+        DEPECHE_DEVICE="cpu",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env

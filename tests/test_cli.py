@@ -1,0 +1,138 @@
+"""The command line: translate and summarize files, stdin, JSON, errors and startup failures."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.config import Settings
+from tests.conftest import ROOT, free_port, model_env
+
+
+@pytest.fixture
+def tiny_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in model_env(settings).items():
+        if name.startswith("DEPECHE_"):
+            monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def articles(tmp_path: Path, memorized_pairs: list[tuple[str, str]]) -> list[Path]:
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"article{i}.txt"
+        path.write_text(
+            f"{memorized_pairs[i][0]}\n\n{memorized_pairs[i + 1][0]}\n", encoding="utf-8"
+        )
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_translate_text(
+    articles: list[Path], memorized_pairs: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["translate", str(articles[0])]) == 0
+    assert capsys.readouterr().out == f"{memorized_pairs[0][1]}\n\n{memorized_pairs[1][1]}\n"
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_summarize_json_from_stdin(
+    monkeypatch: pytest.MonkeyPatch,
+    memorized_pairs: list[tuple[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(memorized_pairs[2][0]))
+    assert main(["summarize", "-", "--json", "--title", memorized_pairs[3][0]]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["translation"]["title"] == memorized_pairs[3][1]
+    assert body["translation"]["paragraphs"] == [memorized_pairs[2][1]]
+    assert body["key_points"]
+    assert body["meta"]["strategy"] == "single"
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_several_files_with_progress(
+    articles: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["summarize", "--json", *map(str, articles)]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [line["file"] for line in lines] == [str(p) for p in articles]
+    assert "3/3" in captured.err  # the progress bar went to stderr
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_text_output_of_summarize(articles: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summarize", str(articles[1])]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Key points:\n- ")
+    assert "\nTranslation:\n" in out
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_bad_file_fails_but_others_run(
+    articles: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n")
+    assert main(["translate", str(empty), str(tmp_path / "missing.txt"), str(articles[0])]) == 1
+    captured = capsys.readouterr()
+    assert "empty.txt: The article text is empty" in captured.err
+    assert "missing.txt" in captured.err
+    assert "== " + str(articles[0]) in captured.out
+
+
+def test_missing_model_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEPECHE_TRANSLATION_MODEL", str(tmp_path / "absent"))
+    assert main(["translate", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: The translation model folder")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_serve_exits_fast_when_the_hub_is_unreachable(tmp_path: Path) -> None:
+    """Default hub ids, nothing fetched, no hub: one clear message, non-zero exit, within 30 s."""
+    port = free_port()
+    env = model_env(Settings(), DEPECHE_MODELS_DIR=str(tmp_path), DEPECHE_PORT=str(port))
+    for name in ("DEPECHE_TRANSLATION_MODEL", "DEPECHE_SUMMARY_MODEL", "DEPECHE_OFFLINE"):
+        env.pop(name)
+    (tmp_path / "manifest.json").write_text((ROOT / "models" / "manifest.json").read_text())
+    env.update(HF_HUB_CACHE=str(tmp_path / "cache"), HF_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ready_codes = []
+    import httpx
+
+    while process.poll() is None and time.monotonic() - started < 40:
+        with contextlib.suppress(httpx.HTTPError):
+            ready_codes.append(httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code)
+        time.sleep(0.2)
+    output = process.communicate(timeout=10)[0]
+    elapsed = time.monotonic() - started
+    assert process.returncode == 2, output
+    assert elapsed < 30
+    assert 200 not in ready_codes
+    errors = [line for line in output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, output
+    assert "cannot be reached" in errors[0]
+    assert "fetch_models.py" in errors[0]
+    assert "Traceback" not in output
