@@ -1,0 +1,55 @@
+# Dépêche: French news article -> English translation + key points.
+#
+# CPU image (default):
+#   docker build -t depeche .
+# CUDA image (needs the NVIDIA container toolkit on the host to use the GPU):
+#   docker build -t depeche:cuda --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .
+#
+# Models are not baked in: mount a folder or volume at /app/models and fill it with
+#   docker run --rm -v depeche-models:/app/models depeche python scripts/fetch_models.py
+# (or copy models/<local_dir>/ folders into it), then run with DEPECHE_OFFLINE=1 if you like.
+FROM python:3.11-slim
+
+# TORCH_VERSION must match the torch pin in requirements.txt.
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# torch first, from the chosen index, so that requirements.txt's torch pin is already
+# satisfied (2.13.0+cpu / 2.13.0+cu128 both match ==2.13.0) and pip does not pull the
+# default CUDA build from PyPI.
+RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
+
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+
+RUN groupadd --gid 10001 depeche \
+    && useradd --create-home --home-dir /home/depeche --uid 10001 --gid 10001 depeche \
+    && mkdir -p /app/models/.hf-cache \
+    && chown -R 10001:10001 /app/models
+
+# Code stays root-owned (read-only to the service); only /app/models is writable.
+COPY service/ ./service/
+COPY scripts/ ./scripts/
+COPY --chown=10001:10001 models/manifest.json ./models/manifest.json
+
+USER 10001:10001
+
+ENV DEPECHE_HOST=0.0.0.0 \
+    DEPECHE_PORT=8000 \
+    DEPECHE_MODELS_DIR=/app/models \
+    HF_HOME=/app/models/.hf-cache
+
+EXPOSE 8000
+
+# /ready answers 200 once both models are loaded (503 before); loading takes a while.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('DEPECHE_PORT', '8000'), timeout=4)"]
+
+CMD ["python", "-m", "service", "serve"]

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Send a French article to a running Dépêche service and print its key points and translation.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEFAULT_FILE="$SCRIPT_DIR/examples/seed_article.fr.txt"
+
+usage() {
+  cat <<EOF
+Usage: $(basename "$0") [FILE|-] [BASE_URL]
+
+Send a French news article to a running Dépêche service (POST BASE_URL/summarize) and
+print its key points in English, then the English translation.
+
+Arguments:
+  FILE      article as UTF-8 plain text; '-' reads standard input
+            (default: scripts/examples/seed_article.fr.txt)
+  BASE_URL  service address (default: \$DEPECHE_URL, else http://127.0.0.1:8000)
+
+Environment:
+  DEPECHE_URL      default BASE_URL
+  DEPECHE_TITLE    headline of the article, sent as "title"
+  DEPECHE_API_KEY  sent as "Authorization: Bearer <key>" when set
+  DEPECHE_TIMEOUT  seconds to wait for the answer (default: 300)
+
+Uses jq when present, else python3, to build the request and format the answer; with
+neither it escapes the text in bash and prints the raw JSON answer.
+
+Exit status: 0 on success, 1 when the service answers with an error (its code and message
+go to standard error), 2 on a usage error, curl's status when the service can't be reached.
+EOF
+}
+
+die() {
+  printf '%s: %s\n' "$(basename "$0")" "$1" >&2
+  exit "${2:-1}"
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  -?*) usage >&2; die "unknown option: $1" 2 ;;
+  *) ;;
+esac
+[[ $# -le 2 ]] || { usage >&2; die "too many arguments" 2; }
+
+FILE="${1:-$DEFAULT_FILE}"
+BASE_URL="${2:-${DEPECHE_URL:-http://127.0.0.1:8000}}"
+BASE_URL="${BASE_URL%/}"
+TITLE="${DEPECHE_TITLE:-}"
+TIMEOUT="${DEPECHE_TIMEOUT:-300}"
+[[ $TIMEOUT =~ ^[0-9]+([.][0-9]+)?$ ]] || die "DEPECHE_TIMEOUT must be a number of seconds" 2
+have curl || die "curl is required" 2
+
+TMP_DIR="$(mktemp -d)"
+trap 'rm -rf "$TMP_DIR"' EXIT
+umask 077
+
+INPUT="$TMP_DIR/article.txt"
+if [[ $FILE == "-" ]]; then
+  cat >"$INPUT"
+else
+  [[ -f $FILE && -r $FILE ]] || die "cannot read $FILE" 2
+  INPUT="$FILE"
+fi
+
+# Pure-bash JSON string escaper: backslash, double quote and control characters.
+json_escape() {
+  local s="$1" ch code
+  s="${s//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  s="${s//$'\n'/\\n}"
+  s="${s//$'\r'/\\r}"
+  s="${s//$'\t'/\\t}"
+  s="${s//$'\b'/\\b}"
+  s="${s//$'\f'/\\f}"
+  for code in 1 2 3 4 5 6 7 11 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31; do
+    printf -v ch '%b' "\\x$(printf '%02x' "$code")"
+    s="${s//"$ch"/$(printf '\\u%04x' "$code")}"
+  done
+  printf '"%s"' "$s"
+}
+
+BODY="$TMP_DIR/body.json"
+if have jq; then
+  jq -Rs --arg title "$TITLE" \
+    '{text: .} + (if $title != "" then {title: $title} else {} end)' <"$INPUT" >"$BODY"
+elif have python3; then
+  python3 - "$INPUT" "$TITLE" >"$BODY" <<'PY'
+import json, sys
+with open(sys.argv[1], encoding="utf-8", errors="replace") as fh:
+    body = {"text": fh.read()}
+if sys.argv[2]:
+    body["title"] = sys.argv[2]
+print(json.dumps(body, ensure_ascii=False))
+PY
+else
+  text=""
+  IFS= read -r -d '' text <"$INPUT" || true
+  {
+    printf '{"text":%s' "$(json_escape "$text")"
+    [[ -z $TITLE ]] || printf ',"title":%s' "$(json_escape "$TITLE")"
+    printf '}\n'
+  } >"$BODY"
+fi
+
+HEADERS="$TMP_DIR/headers"
+printf 'Content-Type: application/json\nAccept: application/json\n' >"$HEADERS"
+if [[ -n ${DEPECHE_API_KEY:-} ]]; then
+  # Through a file, so the key does not show in the process list.
+  printf 'Authorization: Bearer %s\n' "$DEPECHE_API_KEY" >>"$HEADERS"
+fi
+
+RESPONSE="$TMP_DIR/response.json"
+status=0
+http_code="$(curl -sS --max-time "$TIMEOUT" -X POST -H @"$HEADERS" \
+  --data-binary @"$BODY" -o "$RESPONSE" -w '%{http_code}' "$BASE_URL/summarize")" || status=$?
+if [[ $status -eq 28 ]]; then
+  die "no answer from $BASE_URL within $TIMEOUT s (raise DEPECHE_TIMEOUT?)" "$status"
+elif [[ $status -ne 0 ]]; then
+  die "could not reach $BASE_URL (curl exit $status); is the service running?" "$status"
+fi
+
+if [[ ! $http_code =~ ^2 ]]; then
+  message=""
+  if have jq; then
+    message="$(jq -r 'if (.error | type) == "object" then
+        "\(.error.code // "error"): \(.error.message // "")"
+        + (if .error.request_id then " (request_id \(.error.request_id))" else "" end)
+      else empty end' "$RESPONSE" 2>/dev/null || true)"
+  elif have python3; then
+    message="$(python3 - "$RESPONSE" 2>/dev/null <<'PY' || true
+import json, sys
+err = json.load(open(sys.argv[1], encoding="utf-8")).get("error")
+if isinstance(err, dict):
+    line = f"{err.get('code') or 'error'}: {err.get('message') or ''}"
+    if err.get("request_id"):
+        line += f" (request_id {err['request_id']})"
+    print(line)
+PY
+)"
+  else
+    # Neither jq nor python3: pick the envelope's code and message out with bash regexes.
+    raw="$(head -c 4000 "$RESPONSE" 2>/dev/null || true)"
+    re_code='"code"[[:space:]]*:[[:space:]]*"([^"]*)"'
+    re_message='"message"[[:space:]]*:[[:space:]]*"(([^"\\]|\\.)*)"'
+    if [[ $raw =~ $re_code ]]; then
+      message="${BASH_REMATCH[1]}"
+      if [[ $raw =~ $re_message ]]; then message+=": ${BASH_REMATCH[1]}"; fi
+    fi
+  fi
+  if [[ -z $message ]]; then
+    message="$(head -c 2000 "$RESPONSE" 2>/dev/null || true)"
+  fi
+  die "HTTP $http_code from $BASE_URL/summarize: ${message:-no body}" 1
+fi
+
+if have jq; then
+  jq -r '(.meta.warnings // [])[] | "warning: \(.)"' "$RESPONSE" >&2 2>/dev/null || true
+  jq -r '
+    "Key points:",
+    ((.key_points // [])[] | "- \(.)"),
+    "",
+    "Translation:",
+    (if (.translation.title // "") != "" then .translation.title, "" else empty end),
+    (if ((.translation.paragraphs // []) | length) > 0
+      then (.translation.paragraphs | join("\n\n"))
+      else (.translation.text // "") end)
+  ' "$RESPONSE"
+elif have python3; then
+  python3 - "$RESPONSE" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1], encoding="utf-8"))
+for warning in (data.get("meta") or {}).get("warnings") or []:
+    print(f"warning: {warning}", file=sys.stderr)
+print("Key points:")
+for point in data.get("key_points") or []:
+    print(f"- {point}")
+print()
+print("Translation:")
+translation = data.get("translation") or {}
+if translation.get("title"):
+    print(translation["title"])
+    print()
+paragraphs = translation.get("paragraphs") or []
+print("\n\n".join(paragraphs) if paragraphs else translation.get("text") or "")
+PY
+else
+  cat "$RESPONSE"
+  echo
+fi
