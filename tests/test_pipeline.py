@@ -65,7 +65,7 @@ def test_sentences_reach_the_model_once_each(pipeline: Pipeline, sample_article:
     assert result.translation.title == "<Poutine et Kim Jong-Un>"
     assert result.meta.coverage.sentences == result.meta.coverage.translated == 15
     # Each source word went to the model exactly once (long sentences in several pieces).
-    source_words = "Poutine et Kim Jong-Un".split() + sample_article.split()
+    source_words = ["Poutine", "et", "Kim", "Jong-Un", *sample_article.split()]
     assert sorted(" ".join(recorder.inputs).split()) == sorted(source_words)
 
 
