@@ -162,7 +162,8 @@ class Pipeline:
             paragraphs=paragraphs,
         )
 
-    def _meta(self, done: _TranslatedArticle, warnings: list[str]) -> Meta:
+    def _meta(self, done: _TranslatedArticle, later_warnings: list[str]) -> Meta:
+        warnings: list[str] = []
         if done.coverage.translated < done.coverage.sentences:
             missing = done.coverage.sentences - done.coverage.translated
             warnings.append(f"{missing} sentence(s) came back empty from the translation model")
@@ -171,6 +172,7 @@ class Pipeline:
                 f"{done.coverage.split} sentence(s) exceeded the translation window and were "
                 "translated in pieces"
             )
+        warnings.extend(later_warnings)
         return Meta(
             models=self.models(),
             device=self.device.label,

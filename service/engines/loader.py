@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,26 @@ def _probe_hub(source: ModelSource, timeout_s: float) -> None:
     token = os.environ.get("HF_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    # httpx's timeout does not cover name resolution, which can hang on a broken resolver:
+    # the request runs in a daemon thread that is abandoned after the deadline.
+    result: dict[str, httpx.Response | BaseException] = {}
+
+    def request() -> None:
+        try:
+            result["response"] = httpx.get(
+                url, timeout=timeout_s, headers=headers, follow_redirects=True
+            )
+        except BaseException as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=request, name="hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout_s * 2)
+    outcome = result.get("response", result.get("error", httpx.ConnectTimeout("no answer")))
     try:
-        response = httpx.get(url, timeout=timeout_s, headers=headers, follow_redirects=True)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        response = outcome
     except httpx.HTTPError as exc:
         raise ModelLoadError(
             f"The Hugging Face Hub ({constants.ENDPOINT}) cannot be reached to download the "
