@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+Precision = Literal["auto", "float32", "bfloat16", "int8", "float16", "int8_float16"]
 
 
 class Settings(BaseSettings):
@@ -42,8 +43,26 @@ class Settings(BaseSettings):
     device: DeviceName = "auto"
     """auto: CUDA in float16 when present, else CPU in float32. cuda/mps/cpu force a device."""
 
-    torch_threads: int | None = Field(default=None, ge=1)
-    """Intra-op threads for torch on CPU. Unset: the number of cores this process may use."""
+    engine: Literal["auto", "transformers", "ctranslate2"] = "auto"
+    """Inference engine. auto: CTranslate2 when a model folder holds converted weights
+    (`model.bin`, written by scripts/convert_models.py), else transformers."""
+
+    precision: Precision = "auto"
+    """Weights and compute precision. auto: float32 on CPU and float16 on CUDA for
+    transformers; int8 on CPU and float16 on CUDA for CTranslate2."""
+
+    intra_threads: int | None = Field(default=None, ge=1)
+    """Threads inside one model call (torch intra-op, CTranslate2 intra_threads).
+    Unset: the number of cores this process may use."""
+
+    inter_threads: int = Field(default=1, ge=1)
+    """Model calls that may run in parallel per model (CTranslate2 inter_threads)."""
+
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    """How long a model's scheduler waits for more requests before running a batch."""
+
+    max_queued_sentences: int = Field(default=4096, ge=1)
+    """Sentences (or chunks) waiting per model; beyond it new requests get 429 + Retry-After."""
 
     max_chars: int = Field(default=100_000, ge=1)
     """Longest accepted article (text plus title), in characters; longer requests get 413."""

@@ -27,3 +27,8 @@ class ArticleTooLongError(DepecheError):
 class ModelsNotReadyError(DepecheError):
     code = "models_not_ready"
     status = 503
+
+
+class OverloadedError(DepecheError):
+    code = "overloaded"
+    status = 429

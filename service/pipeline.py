@@ -25,9 +25,10 @@ from service.results import (
     TranslateResult,
     Translation,
 )
+from service.scheduler import BatchScheduler, Progress
 from service.summarize import summarize_paragraphs
 from service.text.segment import segment_article
-from service.translate import Progress, translate_sentences
+from service.translate import translate_sentences
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _ms(start: float) -> float:
 def configure_threads(settings: Settings) -> int:
     """Give torch one intra-op thread per core this process may use (or the setting)."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = settings.torch_threads or available or 1
+    threads = settings.intra_threads or available or 1
     torch.set_num_threads(threads)
     return threads
 
@@ -79,6 +80,21 @@ class Pipeline:
         self.summarizer = summarizer
         self.device = device
         self.settings = settings
+        # One scheduler per model: concurrent requests share its batches and its bounded queue.
+        self.translation_scheduler = BatchScheduler(
+            translator,
+            batch_tokens=settings.translation_batch_tokens,
+            wait_ms=settings.batch_wait_ms,
+            max_queued=settings.max_queued_sentences,
+            workers=settings.inter_threads,
+        )
+        self.summary_scheduler = BatchScheduler(
+            summarizer,
+            batch_tokens=settings.summary_batch_tokens,
+            wait_ms=settings.batch_wait_ms,
+            max_queued=settings.max_queued_sentences,
+            workers=settings.inter_threads,
+        )
         self.translation_settings = GenerationSettings(
             num_beams=settings.translation_num_beams, max_length=settings.translation_max_length
         )
@@ -113,6 +129,11 @@ class Pipeline:
             )
         return cls(engines[0], engines[1], device, settings)
 
+    def close(self) -> None:
+        """Stop the schedulers' worker threads."""
+        self.translation_scheduler.close()
+        self.summary_scheduler.close()
+
     def check(self) -> None:
         """Touch the device through each model; raises when it is unusable."""
         self.translator.check()
@@ -137,11 +158,7 @@ class Pipeline:
 
         started = time.perf_counter()
         result = translate_sentences(
-            self.translator,
-            sentences,
-            self.translation_settings,
-            self.settings.translation_batch_tokens,
-            progress,
+            self.translation_scheduler, sentences, self.translation_settings, progress
         )
         translate_ms = _ms(started)
 
@@ -205,11 +222,10 @@ class Pipeline:
         done = self._translate_article(text, title, progress)
         summary_started = time.perf_counter()
         summary = summarize_paragraphs(
-            self.summarizer,
+            self.summary_scheduler,
             done.paragraphs,
             self.summary_settings,
             max_points or self.settings.default_max_points,
-            self.settings.summary_batch_tokens,
         )
         meta = self._meta(done, summary.warnings)
         meta.timings_ms.summarize = _ms(summary_started)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from service.engines.base import GenerationSettings, Seq2SeqEngine
+from service.scheduler import BatchScheduler
 from service.text.chunking import pack, split_to_fit
 from service.text.segment import split_sentences
-from service.translate import plan_batches
 
 Strategy = Literal["single", "map_reduce"]
 MIN_POINTS = 3
@@ -60,29 +60,15 @@ def extract_key_points(summary: str, limit: int) -> list[str]:
     return points[:limit]
 
 
-def _generate_all(
-    engine: Seq2SeqEngine, texts: list[str], settings: GenerationSettings, batch_tokens: int
-) -> tuple[list[str], int, int]:
-    outputs: list[str] = [""] * len(texts)
-    input_tokens = output_tokens = 0
-    for batch in plan_batches(engine.count_tokens(texts), batch_tokens):
-        generated = engine.generate([texts[i] for i in batch], settings)
-        for i, text in zip(batch, generated.texts, strict=True):
-            outputs[i] = text
-        input_tokens += generated.input_tokens
-        output_tokens += generated.output_tokens
-    return outputs, input_tokens, output_tokens
-
-
 def summarize_paragraphs(
-    engine: Seq2SeqEngine,
+    scheduler: BatchScheduler,
     paragraphs: Sequence[str],
     settings: GenerationSettings,
     max_points: int,
-    batch_tokens: int,
 ) -> SummaryResult:
     """Summarize English paragraphs; text longer than the window is summarized chunk by chunk,
     then the joined partial summaries are summarized again, until one pass fits."""
+    engine = scheduler.engine
     chunks = chunk_paragraphs([p for p in paragraphs if p.strip()], engine)
     first_chunks = len(chunks)
     partials: list[str] = []
@@ -90,9 +76,10 @@ def summarize_paragraphs(
     warnings: list[str] = []
     while True:
         rounds += 1
-        outputs, used_in, used_out = _generate_all(engine, chunks, settings, batch_tokens)
-        input_tokens += used_in
-        output_tokens += used_out
+        generated = scheduler.run(chunks, settings)
+        outputs = generated.texts
+        input_tokens += generated.input_tokens
+        output_tokens += generated.output_tokens
         if len(chunks) == 1:
             summary = outputs[0]
             break

@@ -58,7 +58,7 @@ def settings(test_models: Path) -> Settings:
         summary_model=str(test_models / "summary"),
         offline=True,
         device="cpu",
-        torch_threads=2,
+        intra_threads=2,
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from service.engines.base import Generated, GenerationSettings, ModelInfo, Task
+from service.engines.base import Generated, GenerationSettings, ModelInfo, Seq2SeqEngine, Task
+from service.scheduler import BatchScheduler
 
 
 class RecordingEngine:
@@ -44,3 +45,10 @@ class RecordingEngine:
     @property
     def inputs(self) -> list[str]:
         return [text for batch in self.batches for text in batch]
+
+
+def scheduler_for(
+    engine: Seq2SeqEngine, batch_tokens: int = 4096, max_queued: int = 10_000
+) -> BatchScheduler:
+    """A scheduler over `engine` that runs a batch as soon as work arrives."""
+    return BatchScheduler(engine, batch_tokens=batch_tokens, wait_ms=0, max_queued=max_queued)

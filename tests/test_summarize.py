@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.engines.base import GenerationSettings
 from service.summarize import chunk_paragraphs, extract_key_points, summarize_paragraphs
-from tests.fakes import RecordingEngine
+from tests.fakes import RecordingEngine, scheduler_for
 
 DEFAULTS = GenerationSettings()
 
@@ -17,7 +17,7 @@ def first_sentences(text: str) -> str:
 def test_short_text_takes_a_single_pass() -> None:
     engine = RecordingEngine(window=100, transform=first_sentences, task="summary")
     paragraphs = ["One thing happened. Then another.", "A third thing. And a fourth."]
-    result = summarize_paragraphs(engine, paragraphs, DEFAULTS, max_points=5, batch_tokens=1000)
+    result = summarize_paragraphs(scheduler_for(engine, 1000), paragraphs, DEFAULTS, max_points=5)
     assert (result.strategy, result.chunks, result.rounds) == ("single", 1, 1)
     assert engine.inputs == [" ".join(paragraphs)]
     assert result.key_points == ["One thing happened.", "Then another.", "A third thing."]
@@ -29,7 +29,7 @@ def test_long_text_is_chunked_then_reduced() -> None:
     paragraphs = [
         f"Paragraph {i} says something. It adds detail {i}. More words here." for i in range(30)
     ]
-    result = summarize_paragraphs(engine, paragraphs, DEFAULTS, max_points=4, batch_tokens=400)
+    result = summarize_paragraphs(scheduler_for(engine, 400), paragraphs, DEFAULTS, max_points=4)
     assert result.strategy == "map_reduce"
     assert result.chunks > 1
     assert result.rounds >= 2
@@ -60,6 +60,8 @@ def test_key_points_are_distinct_sentences_in_order() -> None:
 
 def test_too_few_points_is_a_warning_not_an_invention() -> None:
     engine = RecordingEngine(window=100, transform=lambda _: "Only one sentence.", task="summary")
-    result = summarize_paragraphs(engine, ["Some text. More text."], DEFAULTS, 5, 1000)
+    result = summarize_paragraphs(
+        scheduler_for(engine, 1000), ["Some text. More text."], DEFAULTS, 5
+    )
     assert result.key_points == ["Only one sentence."]
     assert any("fewer than the 3" in w for w in result.warnings)

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from service.engines.base import GenerationSettings
 from service.pipeline import Pipeline
-from service.translate import plan_batches, translate_sentences
-from tests.fakes import RecordingEngine
+from service.scheduler import plan_batches
+from service.translate import translate_sentences
+from tests.fakes import RecordingEngine, scheduler_for
 
 DEFAULTS = GenerationSettings()
 
@@ -26,17 +27,19 @@ def test_batches_cover_every_item_once_within_budget(sizes: list[int], budget: i
 def test_every_sentence_translated_once_in_order() -> None:
     engine = RecordingEngine(window=50)
     sentences = [f"phrase {i} " + "mot " * (i % 7) for i in range(40)]
-    result = translate_sentences(engine, sentences, DEFAULTS, batch_tokens=40)
+    result = translate_sentences(scheduler_for(engine, 40), sentences, DEFAULTS)
     assert result.sentences == [f"<{s}>" for s in sentences]
     assert sorted(engine.inputs) == sorted(sentences)
-    assert result.batches == len(engine.batches) > 1
+    assert len(engine.batches) > 1
     assert result.split_sentences == 0
 
 
 def test_long_sentence_is_split_not_truncated() -> None:
     engine = RecordingEngine(window=8)
     long_sentence = "un deux trois quatre, cinq six sept huit, neuf dix onze douze, treize quatorze"
-    result = translate_sentences(engine, ["Court.", long_sentence, "Fin."], DEFAULTS, 64)
+    result = translate_sentences(
+        scheduler_for(engine, 64), ["Court.", long_sentence, "Fin."], DEFAULTS
+    )
     assert result.split_sentences == 1
     assert result.sentences[0] == "<Court.>"
     assert result.sentences[2] == "<Fin.>"
@@ -50,10 +53,9 @@ def test_long_sentence_is_split_not_truncated() -> None:
 def test_progress_reaches_the_total() -> None:
     seen: list[tuple[int, int]] = []
     translate_sentences(
-        RecordingEngine(window=20),
+        scheduler_for(RecordingEngine(window=20), 4),
         ["a b", "c d e", "f"],
         DEFAULTS,
-        4,
         lambda d, t: seen.append((d, t)),
     )
     assert seen[-1] == (3, 3)
@@ -64,5 +66,5 @@ def test_tiny_marian_reproduces_the_memorized_pairs(
 ) -> None:
     """The tiny model was trained on these FLORES pairs, so its translations are known exactly."""
     french = [fr for fr, _ in memorized_pairs]
-    result = translate_sentences(pipeline.translator, french, DEFAULTS, batch_tokens=4096)
+    result = translate_sentences(pipeline.translation_scheduler, french, DEFAULTS)
     assert result.sentences == [en for _, en in memorized_pairs]

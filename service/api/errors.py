@@ -71,7 +71,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DepecheError)
     async def depeche_error(request: Request, exc: DepecheError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        headers = (
+            {"Retry-After": "5" if exc.status == 503 else "2"} if exc.status in (429, 503) else None
+        )
         return error_response(request, exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.config import Settings
 from service.engines.loader import ModelLoadError
+from service.errors import OverloadedError
 from service.pipeline import Pipeline
 
 
@@ -172,7 +173,7 @@ def test_concurrent_requests_get_their_own_results(
         assert body["translation"]["paragraphs"] == [en for _, en in order]
         return i, body["translation"]["paragraphs"]
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(call, range(16)))
     assert [i for i, _ in results] == list(range(16))
 
@@ -182,3 +183,15 @@ def test_openapi_has_the_worked_example(client: TestClient) -> None:
     content = spec["paths"]["/summarize"]["post"]["requestBody"]["content"]["application/json"]
     example = content["examples"]["sample_article"]["value"]
     assert "Vladimir Poutine" in example["text"]
+
+
+def test_overload_is_429_with_retry_after(
+    client: TestClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OverloadedError("The translation queue is full: retry shortly.")
+
+    monkeypatch.setattr(pipeline.translation_scheduler, "run", full)
+    response = client.post("/translate", json={"text": "Bonjour."})
+    assert_envelope(response, 429, "overloaded")
+    assert response.headers["retry-after"] == "2"

@@ -1,0 +1,194 @@
+"""Batching across requests: one scheduler per model gathers every caller's texts into
+length-sorted, token-budgeted batches and hands each caller its own outputs, in order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
+from service.errors import OverloadedError
+
+Progress = Callable[[int, int], None]
+"""Called with (units done, units in all) as work advances."""
+
+
+def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
+    """Group item indices into batches, longest first, so that padded size stays within budget.
+
+    A batch's cost is its item count times its longest item; an item larger than the budget
+    gets a batch of its own.
+    """
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = sizes[current[0]] if current else sizes[index]
+        if current and (len(current) + 1) * longest > budget:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class _Request:
+    """One caller's texts and the slots their outputs land in."""
+
+    texts: list[str]
+    sizes: list[int]
+    settings: GenerationSettings
+    progress: Progress | None
+    outputs: list[str | None] = field(init=False)
+    output_tokens: float = 0.0
+    remaining: int = field(init=False)
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.outputs = [None] * len(self.texts)
+        self.remaining = len(self.texts)
+
+
+@dataclass(frozen=True)
+class _Item:
+    request: _Request
+    index: int
+
+    @property
+    def size(self) -> int:
+        return self.request.sizes[self.index]
+
+
+class BatchScheduler:
+    """Runs one model for all callers: a bounded queue, short gathering, shared batches.
+
+    Callers block in `run` until their own texts are done. Texts of different callers share
+    batches when they use the same generation settings. The queue holds at most
+    `max_queued` texts; beyond it `run` raises OverloadedError (429) at once rather than
+    letting latency grow without bound.
+    """
+
+    def __init__(
+        self,
+        engine: Seq2SeqEngine,
+        *,
+        batch_tokens: int,
+        wait_ms: float,
+        max_queued: int,
+        workers: int = 1,
+    ) -> None:
+        self.engine = engine
+        self.batch_tokens = batch_tokens
+        self.wait_s = wait_ms / 1000
+        self.max_queued = max_queued
+        self._queue: list[_Item] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self.batches_run = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{engine.info.task}-batcher-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def run(
+        self,
+        texts: Sequence[str],
+        settings: GenerationSettings,
+        progress: Progress | None = None,
+    ) -> Generated:
+        """Generate one output per text, in order; blocks until all are done."""
+        if not texts:
+            return Generated([], 0, 0)
+        request = _Request(list(texts), self.engine.count_tokens(texts), settings, progress)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the scheduler is closed")
+            if self._queue and len(self._queue) + len(texts) > self.max_queued:
+                raise OverloadedError(
+                    f"The {self.engine.info.task} queue is full ({len(self._queue)} waiting, "
+                    f"limit {self.max_queued}, DEPECHE_MAX_QUEUED_SENTENCES): retry shortly."
+                )
+            self._queue.extend(_Item(request, i) for i in range(len(texts)))
+            self._cond.notify_all()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        outputs = [text if text is not None else "" for text in request.outputs]
+        return Generated(outputs, sum(request.sizes), round(request.output_tokens))
+
+    def close(self) -> None:
+        """Stop the workers once the queue is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _take(self) -> list[_Item] | None:
+        """Wait for work, gather for up to wait_s more, then take one batch's worth."""
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            deadline = time.monotonic() + self.wait_s
+            while (remaining := deadline - time.monotonic()) > 0 and not self._closed:
+                budget_full = sum(item.size for item in self._queue) >= self.batch_tokens
+                if budget_full:
+                    break
+                self._cond.wait(remaining)
+            if not self._queue:  # another worker took everything while we waited
+                return None
+            settings = self._queue[0].request.settings
+            candidates = [item for item in self._queue if item.request.settings == settings]
+            first = plan_batches([item.size for item in candidates], self.batch_tokens)[0]
+            batch = [candidates[i] for i in first]
+            taken = {id(item) for item in batch}
+            self._queue = [item for item in self._queue if id(item) not in taken]
+            return batch
+
+    def _work(self) -> None:
+        while (batch := self._take()) is not None:
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Item]) -> None:
+        try:
+            generated = self.engine.generate(
+                [item.request.texts[item.index] for item in batch], batch[0].request.settings
+            )
+        except BaseException as exc:  # hand the failure to every caller in the batch
+            for item in batch:
+                self._finish(item, None, 0.0, exc)
+            return
+        self.batches_run += 1
+        # Output tokens are counted per batch; each text gets a share by its output length.
+        total_chars = sum(len(text) for text in generated.texts) or 1
+        for item, text in zip(batch, generated.texts, strict=True):
+            self._finish(item, text, generated.output_tokens * len(text) / total_chars, None)
+
+    def _finish(
+        self, item: _Item, text: str | None, tokens: float, error: BaseException | None
+    ) -> None:
+        request = item.request
+        with self._cond:
+            request.outputs[item.index] = text
+            request.output_tokens += tokens
+            request.error = request.error or error
+            request.remaining -= 1
+            left = request.remaining
+        if request.progress is not None:
+            request.progress(len(request.texts) - left, len(request.texts))
+        if left == 0:
+            request.done.set()

@@ -1,0 +1,106 @@
+"""The cross-request scheduler: shared batches, each caller's own outputs, a bounded queue."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from service.engines.base import Generated, GenerationSettings
+from service.errors import OverloadedError
+from service.scheduler import BatchScheduler
+from tests.fakes import RecordingEngine
+
+DEFAULTS = GenerationSettings()
+
+
+def test_sixteen_callers_share_batches_and_get_their_own_texts() -> None:
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=10_000, wait_ms=50, max_queued=10_000)
+    start = threading.Barrier(16)
+
+    def call(caller: int) -> list[str]:
+        texts = [f"appelant {caller} phrase {i} " + "mot " * ((caller + i) % 5) for i in range(12)]
+        start.wait()
+        result = scheduler.run(texts, DEFAULTS)
+        assert result.texts == [f"<{t}>" for t in texts]
+        return result.texts
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(call, range(16)))
+    scheduler.close()
+    assert len(results) == 16
+    assert sorted(engine.inputs) == sorted(t.strip("<>") for r in results for t in r)
+    callers_per_batch = [len({text.split()[1] for text in batch}) for batch in engine.batches]
+    assert max(callers_per_batch) > 1, "concurrent requests should share batches"
+    assert len(engine.batches) < 16
+
+
+def test_batches_respect_the_token_budget_and_length_order() -> None:
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=30, wait_ms=0, max_queued=1000)
+    texts = ["un " * n for n in (1, 9, 3, 7, 5, 2)]
+    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    for batch in engine.batches:
+        sizes = engine.count_tokens(batch)
+        assert len(batch) == 1 or len(batch) * max(sizes) <= 30
+        assert sizes == sorted(sizes, reverse=True)
+    scheduler.close()
+
+
+class BlockingEngine(RecordingEngine):
+    """Holds every batch until released, so the queue can fill up."""
+
+    def __init__(self) -> None:
+        super().__init__(window=64)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        self.started.set()
+        self.release.wait(10)
+        return super().generate(texts, settings)
+
+
+def test_full_queue_is_refused_at_once() -> None:
+    engine = BlockingEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=8, wait_ms=0, max_queued=5)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(scheduler.run, ["a"], DEFAULTS)
+        assert engine.started.wait(5)
+        second = pool.submit(scheduler.run, ["b", "c", "d", "e"], DEFAULTS)
+        deadline = time.monotonic() + 5
+        while scheduler.queued < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with pytest.raises(OverloadedError, match="DEPECHE_MAX_QUEUED_SENTENCES"):
+            scheduler.run(["f", "g"], DEFAULTS)
+        engine.release.set()
+        assert first.result(5).texts == ["<a>"]
+        assert second.result(5).texts == ["<b>", "<c>", "<d>", "<e>"]
+    scheduler.close()
+
+
+def test_engine_failure_reaches_the_caller() -> None:
+    class Failing(RecordingEngine):
+        def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+            raise RuntimeError("model exploded")
+
+    scheduler = BatchScheduler(Failing(window=64), batch_tokens=100, wait_ms=0, max_queued=100)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        scheduler.run(["une phrase"], DEFAULTS)
+    scheduler.close()
+
+
+def test_different_settings_never_share_a_batch() -> None:
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=30, max_queued=100)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        greedy = pool.submit(scheduler.run, ["un", "deux"], GenerationSettings(num_beams=1))
+        beams = pool.submit(scheduler.run, ["trois"], GenerationSettings(num_beams=4))
+        assert greedy.result(5).texts == ["<un>", "<deux>"]
+        assert beams.result(5).texts == ["<trois>"]
+    assert sorted(map(sorted, engine.batches)) == [["deux", "un"], ["trois"]]
+    scheduler.close()
