@@ -76,8 +76,10 @@ class Settings(BaseSettings):
     translation_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one translation batch (batch size times the longest padded sentence)."""
 
-    summary_num_beams: int | None = Field(default=None, ge=1, le=16)
-    """Beam size for summaries. Unset: the model's own generation config (4 for distilbart-cnn)."""
+    summary_num_beams: int | None = Field(default=2, ge=0, le=16)
+    """Beam size for summaries. 2 by default: for distilbart-cnn-12-6 its author found ROUGE
+    unchanged at 2 beams versus the published 4, at a fraction of the cost. Set 4 for the
+    model's published configuration, 0 for whatever the model's own config says."""
 
     summary_max_length: int | None = Field(default=None, ge=8)
     """Longest summary, in tokens. Unset: the model's own (142 for distilbart-cnn)."""

@@ -99,7 +99,7 @@ class Pipeline:
             num_beams=settings.translation_num_beams, max_length=settings.translation_max_length
         )
         self.summary_settings = GenerationSettings(
-            num_beams=settings.summary_num_beams,
+            num_beams=settings.summary_num_beams or None,  # 0: the model's own
             max_length=settings.summary_max_length,
             min_length=settings.summary_min_length,
         )

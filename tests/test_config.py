@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from pydantic import ValidationError
 
 from service.config import Settings
+from service.device import DeviceChoice
+from service.pipeline import Pipeline
+from tests.fakes import RecordingEngine
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +53,16 @@ def test_readme_lists_every_setting() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"`DEPECHE_{name.upper()}`" in readme, f"README settings table lacks {name}"
+
+
+def test_summary_beams_default_to_two_and_zero_means_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DEPECHE_SUMMARY_NUM_BEAMS", raising=False)
+    assert Settings().summary_num_beams == 2
+    engine = RecordingEngine(window=64)
+    pipeline = Pipeline(
+        engine, engine, DeviceChoice("cpu", torch.float32), Settings(summary_num_beams=0)
+    )
+    assert pipeline.summary_settings.num_beams is None
+    pipeline.close()
