@@ -81,20 +81,8 @@ class Pipeline:
         self.device = device
         self.settings = settings
         # One scheduler per model: concurrent requests share its batches and its bounded queue.
-        self.translation_scheduler = BatchScheduler(
-            translator,
-            batch_tokens=settings.translation_batch_tokens,
-            wait_ms=settings.batch_wait_ms,
-            max_queued=settings.max_queued_sentences,
-            workers=settings.inter_threads,
-        )
-        self.summary_scheduler = BatchScheduler(
-            summarizer,
-            batch_tokens=settings.summary_batch_tokens,
-            wait_ms=settings.batch_wait_ms,
-            max_queued=settings.max_queued_sentences,
-            workers=settings.inter_threads,
-        )
+        self.translation_scheduler = self._scheduler(translator, settings.translation_batch_tokens)
+        self.summary_scheduler = self._scheduler(summarizer, settings.summary_batch_tokens)
         self.translation_settings = GenerationSettings(
             num_beams=settings.translation_num_beams, max_length=settings.translation_max_length
         )
@@ -102,6 +90,15 @@ class Pipeline:
             num_beams=settings.summary_num_beams or None,  # 0: the model's own
             max_length=settings.summary_max_length,
             min_length=settings.summary_min_length,
+        )
+
+    def _scheduler(self, engine: Seq2SeqEngine, batch_tokens: int) -> BatchScheduler:
+        return BatchScheduler(
+            engine,
+            batch_tokens=batch_tokens,
+            wait_ms=self.settings.batch_wait_ms,
+            max_queued=self.settings.max_queued_sentences,
+            workers=self.settings.inter_threads,
         )
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +99,17 @@ def model_env(settings: Settings, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    """`python -m service serve` in a subprocess; its output goes to `log`, so it never blocks
+    on a full pipe however much it logs."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.cli import main
 from service.config import Settings
-from tests.conftest import ROOT, free_port, model_env
+from tests.conftest import ROOT, free_port, model_env, start_server
 
 
 @pytest.fixture
@@ -111,23 +111,15 @@ def test_serve_exits_fast_when_the_hub_is_unreachable(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text((ROOT / "models" / "manifest.json").read_text())
     env.update(HF_HUB_CACHE=str(tmp_path / "cache"), HF_ENDPOINT=f"http://127.0.0.1:{free_port()}")
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_server(env, tmp_path / "server.log")
     ready_codes = []
-    import httpx
-
     while process.poll() is None and time.monotonic() - started < 40:
         with contextlib.suppress(httpx.HTTPError):
             ready_codes.append(httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code)
         time.sleep(0.2)
-    output = process.communicate(timeout=10)[0]
+    process.wait(timeout=10)
     elapsed = time.monotonic() - started
+    output = (tmp_path / "server.log").read_text()
     assert process.returncode == 2, output
     assert elapsed < 30
     assert 200 not in ready_codes

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from service.config import Settings
-from tests.conftest import ROOT, SAMPLE_ARTICLE, free_port, model_env
+from tests.conftest import ROOT, SAMPLE_ARTICLE, free_port, model_env, start_server
 
 SCRIPT = ROOT / "scripts" / "summarize.sh"
 pytestmark = [
@@ -24,22 +23,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server_url(settings: Settings) -> Iterator[str]:
+def server_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = model_env(settings, DEPECHE_PORT=str(port), DEPECHE_HOST="127.0.0.1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    process = start_server(env, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()[0]
+            assert process.poll() is None, log.read_text()
             try:
                 if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
                     break
