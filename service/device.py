@@ -1,12 +1,19 @@
-"""Device and dtype choice: one pure function, plus the probe that feeds it from torch."""
+"""Device, dtype and precision choice: pure functions, plus the probe that feeds them from torch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from service.config import DeviceName
+from service.config import DeviceName, Precision
+
+EngineName = Literal["transformers", "ctranslate2"]
+"""An inference engine, once `DEPECHE_ENGINE=auto` has been decided for a model folder."""
+
+ResolvedPrecision = Literal["float32", "bfloat16", "int8", "float16", "int8_float16"]
+"""A precision once `DEPECHE_PRECISION=auto` has been decided for an engine and a device."""
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -60,3 +67,60 @@ def detect_device(requested: DeviceName) -> DeviceChoice:
         cuda_available=torch.cuda.is_available(),
         mps_available=bool(mps is not None and mps.is_available()),
     )
+
+
+class PrecisionUnavailableError(ValueError):
+    """The requested precision cannot run with this engine on this device."""
+
+
+# What each engine can do on each device. CTranslate2 has no bfloat16, float16 or int8_float16
+# kernels on the CPU; transformers runs float16 on CUDA only (the CPU has no fast half kernels),
+# int8 through torch's dynamic quantization, which is CPU-only, and never int8_float16.
+_SUPPORTED: dict[tuple[EngineName, str], tuple[ResolvedPrecision, ...]] = {
+    ("transformers", "cpu"): ("float32", "bfloat16", "int8"),
+    ("transformers", "cuda"): ("float32", "bfloat16", "float16"),
+    ("transformers", "mps"): ("float32",),
+    ("ctranslate2", "cpu"): ("float32", "int8"),
+    ("ctranslate2", "cuda"): ("float32", "bfloat16", "float16", "int8", "int8_float16"),
+}
+
+_AUTO: dict[tuple[EngineName, str], ResolvedPrecision] = {
+    ("transformers", "cpu"): "float32",
+    ("transformers", "cuda"): "float16",
+    ("transformers", "mps"): "float32",
+    ("ctranslate2", "cpu"): "int8",
+    ("ctranslate2", "cuda"): "float16",
+}
+
+
+def resolve_precision(engine: EngineName, device: str, requested: Precision) -> ResolvedPrecision:
+    """Decide the precision of one engine on one device; refuse combinations that cannot run.
+
+    auto: transformers in float32 on CPU (and MPS) and float16 on CUDA; CTranslate2 in int8 on
+    CPU and float16 on CUDA.
+    """
+    supported = _SUPPORTED.get((engine, device))
+    if supported is None:
+        raise PrecisionUnavailableError(
+            f"DEPECHE_ENGINE={engine} cannot run on {device}: CTranslate2 supports cpu and cuda "
+            "only; set DEPECHE_DEVICE=cpu or cuda, or DEPECHE_ENGINE=transformers."
+        )
+    if requested == "auto":
+        return _AUTO[(engine, device)]
+    if requested not in supported:
+        raise PrecisionUnavailableError(
+            f"DEPECHE_PRECISION={requested} is not available with the {engine} engine on "
+            f"{device} ({_why_not(engine, device, requested)}): set DEPECHE_PRECISION to "
+            f"{', '.join(supported)} or auto, or change DEPECHE_ENGINE / DEPECHE_DEVICE."
+        )
+    return requested
+
+
+def _why_not(engine: EngineName, device: str, precision: str) -> str:
+    if precision == "int8_float16" and engine == "transformers":
+        return "int8_float16 is a CTranslate2 compute type"
+    if engine == "ctranslate2":
+        return "CTranslate2 has no 16-bit kernels on the CPU"
+    if precision == "int8":
+        return "torch's dynamic int8 quantization runs on the CPU only"
+    return f"{precision} needs CUDA" if device != "cuda" else "not supported"

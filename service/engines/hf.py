@@ -1,18 +1,58 @@
-"""The transformers engine: a Hugging Face seq2seq model and tokenizer behind a lock."""
+"""The transformers engine: a Hugging Face seq2seq model and tokenizer behind a lock.
+
+Precision: float32; bfloat16 and float16 by casting the weights; int8 by torch's dynamic
+quantization of every `nn.Linear` (CPU only). `service.device.resolve_precision` has already
+refused the combinations that cannot run.
+"""
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from service.device import DeviceChoice
+from service.device import DeviceChoice, ResolvedPrecision
 from service.engines.base import Generated, GenerationSettings, ModelInfo
 
 # Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
 _NO_LIMIT = 1_000_000_000
+
+_LOAD_DTYPES: dict[ResolvedPrecision, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "int8": torch.float32,  # loaded in float32, then quantized
+}
+
+
+def load_dtype(precision: ResolvedPrecision) -> torch.dtype:
+    """The dtype to pass to `from_pretrained` for a precision (int8: float32, then quantized)."""
+    if precision not in _LOAD_DTYPES:
+        raise ValueError(f"the transformers engine cannot run in {precision}")
+    return _LOAD_DTYPES[precision]
+
+
+def apply_precision(model: Any, precision: ResolvedPrecision) -> Any:
+    """Cast or quantize a loaded model; int8 replaces each `nn.Linear` by a dynamic int8 one."""
+    if precision == "int8":
+        quantize = getattr(getattr(torch.ao, "quantization", None), "quantize_dynamic", None)
+        if quantize is None:
+            raise ValueError(
+                f"torch {torch.__version__} has no dynamic int8 quantization: set "
+                "DEPECHE_PRECISION=float32, or convert the model for DEPECHE_ENGINE=ctranslate2"
+            )
+        with warnings.catch_warnings():
+            # torch deprecates eager-mode quantization in favour of torchao, which we do not use.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+            return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
+    dtype = load_dtype(precision)
+    if model.dtype != dtype:
+        model = model.to(dtype)
+    return model
 
 
 class HFSeq2SeqEngine:
@@ -63,7 +103,10 @@ class HFSeq2SeqEngine:
             output = self.model.generate(**batch, **kwargs)
             decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
         input_tokens = int(batch["attention_mask"].sum())
-        output_tokens = int((output != pad_id).sum()) if pad_id is not None else output.numel()
+        generated = output[:, 1:]  # column 0 is the decoder start token, fed, not generated
+        output_tokens = (
+            int((generated != pad_id).sum()) if pad_id is not None else generated.numel()
+        )
         return Generated([text.strip() for text in decoded], input_tokens, output_tokens)
 
     def check(self) -> None:

@@ -1,21 +1,31 @@
-"""Where models come from (manifest, local folder, hub) and loading them with clear failures."""
+"""Where models come from (manifest, local folder, hub), which engine and precision run them,
+and loading them with clear failures."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
-from service.config import Settings
-from service.device import DeviceChoice
-from service.engines.base import ModelInfo, Task
-from service.engines.hf import HFSeq2SeqEngine
+from service.config import Precision, Settings
+from service.device import (
+    DeviceChoice,
+    EngineName,
+    PrecisionUnavailableError,
+    ResolvedPrecision,
+    resolve_precision,
+)
+from service.engines.base import ModelInfo, Seq2SeqEngine, Task
+from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
+from service.engines.hf import HFSeq2SeqEngine, apply_precision, load_dtype
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,13 @@ _FALLBACK_MANIFEST: dict[str, dict[str, str]] = {
         "local_dir": "distilbart-cnn-12-6",
     },
 }
+
+
+EngineSetting = Literal["auto", "transformers", "ctranslate2"]
+
+DEFAULT_CT2_QUANTIZATION = "int8"
+"""What scripts/convert_models.py writes by default, and the converted folder looked for when
+DEPECHE_PRECISION is auto."""
 
 
 class ModelLoadError(RuntimeError):
@@ -82,14 +99,39 @@ def _recorded_source(folder: Path) -> tuple[str | None, str]:
     return None, "local"
 
 
+def ctranslate2_available() -> bool:
+    """Whether the ctranslate2 package is installed (without importing it)."""
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def converted_folder_name(local_dir: str, quantization: str) -> str:
+    """Where scripts/convert_models.py puts the CTranslate2 conversion of `models/<local_dir>`."""
+    return f"{local_dir}-ct2-{quantization}"
+
+
+def _converted_sibling(settings: Settings, local_dir: str) -> Path | None:
+    """The converted `models/<local_dir>-ct2-<q>` folder when the engine setting may use it."""
+    if settings.engine == "transformers":
+        return None
+    if settings.engine == "auto" and not ctranslate2_available():
+        return None
+    quantization = DEFAULT_CT2_QUANTIZATION if settings.precision == "auto" else settings.precision
+    folder = settings.models_dir / converted_folder_name(local_dir, quantization)
+    return folder if is_converted(folder) else None
+
+
 def resolve_source(task: Task, settings: Settings) -> ModelSource:
-    """Decide where `task`'s model comes from: setting, then fetched folder, then the hub."""
+    """Decide where `task`'s model comes from: setting, then fetched folder (its CTranslate2
+    conversion first, unless DEPECHE_ENGINE=transformers), then the hub."""
     entry = read_manifest(settings.models_dir)[task]
     configured = settings.translation_model if task == "translation" else settings.summary_model
     revision = settings.translation_revision if task == "translation" else settings.summary_revision
     if configured is None:
         fetched = settings.models_dir / entry["local_dir"]
-        if (fetched / "config.json").is_file():
+        converted = _converted_sibling(settings, entry["local_dir"])
+        if converted is not None:
+            configured = str(converted)
+        elif (fetched / "config.json").is_file():
             configured = str(fetched)
         else:
             return ModelSource(task, entry["id"], revision or entry["revision"], False, entry["id"])
@@ -149,38 +191,140 @@ def _probe_hub(source: ModelSource, timeout_s: float) -> None:
         )
 
 
+def _engine_label(engine: EngineName, precision: ResolvedPrecision) -> str:
+    return f"{engine} ({precision})"
+
+
 def _load_pretrained(
-    source: ModelSource, device: DeviceChoice, local_only: bool
+    source: ModelSource, device: DeviceChoice, precision: ResolvedPrecision, local_only: bool
 ) -> HFSeq2SeqEngine:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {"local_files_only": local_only}
     if not source.is_local:
         kwargs["revision"] = source.revision
+    dtype = load_dtype(precision)
     tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
-    model = AutoModelForSeq2SeqLM.from_pretrained(source.location, dtype=device.dtype, **kwargs)
+    model = AutoModelForSeq2SeqLM.from_pretrained(source.location, dtype=dtype, **kwargs)
     model.to(device.device)
     model.eval()
-    info = ModelInfo(source.task, source.hub_id or source.location, source.revision, "transformers")
-    return HFSeq2SeqEngine(model, tokenizer, info, device)
+    model = apply_precision(model, precision)
+    info = ModelInfo(
+        source.task,
+        source.hub_id or source.location,
+        source.revision,
+        _engine_label("transformers", precision),
+    )
+    # The device check runs in the dtype of the weights (float32 around int8 kernels).
+    return HFSeq2SeqEngine(model, tokenizer, info, dataclasses.replace(device, dtype=dtype))
+
+
+def choose_engine(requested: EngineSetting, source: ModelSource) -> EngineName:
+    """auto: CTranslate2 for a local folder with converted weights when ctranslate2 imports,
+    else transformers; an explicit setting is taken as it is."""
+    if requested != "auto":
+        return requested
+    if source.is_local and is_converted(Path(source.location)) and ctranslate2_available():
+        return "ctranslate2"
+    return "transformers"
+
+
+def _ct2_missing(source: ModelSource) -> ModelLoadError:
+    return ModelLoadError(
+        f"The {source.task} model {source.location} is a CTranslate2 conversion, but the "
+        "ctranslate2 package is not installed: run `pip install -r requirements.txt`."
+    )
+
+
+def _load_ct2(
+    source: ModelSource,
+    device: DeviceChoice,
+    precision: ResolvedPrecision,
+    intra_threads: int,
+    inter_threads: int,
+) -> CT2Seq2SeqEngine:
+    env = _ENV_NAME[source.task]
+    folder = Path(source.location)
+    if not source.is_local or not is_converted(folder):
+        raise ModelLoadError(
+            f"DEPECHE_ENGINE=ctranslate2 needs converted weights, and the {source.task} model "
+            f"{source.location} has no {CT2_WEIGHTS}: run `python scripts/convert_models.py`, "
+            f"set {env} to a converted folder, or set DEPECHE_ENGINE=auto."
+        )
+    if not ctranslate2_available():
+        raise _ct2_missing(source)
+    info = ModelInfo(
+        source.task,
+        source.hub_id or source.location,
+        source.revision,
+        _engine_label("ctranslate2", precision),
+    )
+    return CT2Seq2SeqEngine.load(
+        folder,
+        info,
+        device=device.device,
+        compute_type=precision,
+        intra_threads=intra_threads,
+        inter_threads=inter_threads,
+    )
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def load_engine(
-    source: ModelSource, device: DeviceChoice, *, offline: bool, hub_timeout_s: float
-) -> HFSeq2SeqEngine:
-    """Load one model through `from_pretrained`, turning every failure into a ModelLoadError."""
+    source: ModelSource,
+    device: DeviceChoice,
+    *,
+    offline: bool,
+    hub_timeout_s: float,
+    engine: EngineSetting = "auto",
+    precision: Precision = "auto",
+    intra_threads: int | None = None,
+    inter_threads: int = 1,
+) -> Seq2SeqEngine:
+    """Load one model with the engine and precision the settings ask for (auto: see
+    `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError."""
     env = _ENV_NAME[source.task]
+    chosen = choose_engine(engine, source)
+    try:
+        resolved = resolve_precision(chosen, device.device, precision)
+    except PrecisionUnavailableError as exc:
+        raise ModelLoadError(str(exc)) from None
     if source.is_local and not (Path(source.location) / "config.json").is_file():
         raise ModelLoadError(
             f"The {source.task} model folder {source.location} does not exist or holds no "
             f"config.json: run `python scripts/fetch_models.py`, or set {env} to a folder "
             f"written by save_pretrained."
         )
+    if chosen == "ctranslate2":
+        try:
+            return _load_ct2(
+                source, device, resolved, intra_threads or available_cores(), inter_threads
+            )
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError for bad folders
+            raise _could_not_load(
+                source, exc, "a folder written by scripts/convert_models.py"
+            ) from exc
+    if source.is_local and is_converted(Path(source.location)):
+        if engine == "auto":  # chose transformers because ctranslate2 does not import
+            raise _ct2_missing(source)
+        raise ModelLoadError(
+            f"The {source.task} model folder {source.location} holds CTranslate2 weights "
+            f"({CT2_WEIGHTS}), which DEPECHE_ENGINE={engine} cannot load: set "
+            f"DEPECHE_ENGINE=auto or ctranslate2, or set {env} to the unconverted folder."
+        )
     try:
         if source.is_local:
-            return _load_pretrained(source, device, local_only=True)
+            return _load_pretrained(source, device, resolved, local_only=True)
         try:  # the local Hugging Face cache first: no network when the model is already there
-            return _load_pretrained(source, device, local_only=True)
+            return _load_pretrained(source, device, resolved, local_only=True)
         except OSError:
             if offline:
                 raise ModelLoadError(
@@ -191,12 +335,16 @@ def load_engine(
                 ) from None
         _probe_hub(source, hub_timeout_s)
         log.info("downloading %s model %s@%s", source.task, source.location, source.revision)
-        return _load_pretrained(source, device, local_only=False)
+        return _load_pretrained(source, device, resolved, local_only=False)
     except ModelLoadError:
         raise
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad folders
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(
-            f"The {source.task} model {source.location} could not be loaded ({first_line[:300]}): "
-            f"check that {env} names a seq2seq model saved with save_pretrained."
-        ) from exc
+        raise _could_not_load(source, exc, "a seq2seq model saved with save_pretrained") from exc
+
+
+def _could_not_load(source: ModelSource, exc: Exception, expected: str) -> ModelLoadError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(
+        f"The {source.task} model {source.location} could not be loaded ({first_line[:300]}): "
+        f"check that {_ENV_NAME[source.task]} names {expected}."
+    )

@@ -1,0 +1,234 @@
+"""The CTranslate2 engine: a model converted by scripts/convert_models.py and its HF tokenizer.
+
+The converted folder holds `model.bin` and CTranslate2's own `config.json`, the source model's
+tokenizer files and `generation_config.json`, and the source's transformers config as
+`hf_config.json`. Decoding follows the model's generation config the way `generate` reads it,
+so that greedy decoding gives the same tokens as the transformers engine in float32:
+
+- the source is the tokenizer's tokens, special tokens included (`</s>` at the end);
+- a `forced_bos_token_id` (BART: `<s>`) becomes the target prefix, and is dropped from the text;
+- transformers' `max_length`/`min_length` count the decoder start token, CTranslate2's decoding
+  lengths do not; a `forced_eos_token_id` takes the last position when the length runs out;
+- `bad_words_ids` (Marian: `<pad>`) become suppressed sequences.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.engines.base import Generated, GenerationSettings, ModelInfo
+
+CT2_WEIGHTS = "model.bin"
+"""The file that marks a folder as a converted CTranslate2 model."""
+
+HF_CONFIG = "hf_config.json"
+"""The source model's transformers `config.json`, kept under this name by the converter
+(CTranslate2 writes its own `config.json`)."""
+
+GENERATION_CONFIG = "generation_config.json"
+
+_VOCABULARY_FILES = ("shared_vocabulary.json", "target_vocabulary.json")
+
+# Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
+_NO_LIMIT = 1_000_000_000
+
+
+def is_converted(folder: Path) -> bool:
+    """True when `folder` holds CTranslate2 weights."""
+    return (folder / CT2_WEIGHTS).is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _target_vocabulary(folder: Path) -> set[str] | None:
+    for name in _VOCABULARY_FILES:
+        path = folder / name
+        if path.is_file():
+            return set(json.loads(path.read_text(encoding="utf-8")))
+    return None
+
+
+@dataclass(frozen=True)
+class DecodingDefaults:
+    """The model's own generation config, with transformers' defaults where it says nothing."""
+
+    num_beams: int = 1
+    max_length: int = 20
+    min_length: int = 0
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    prefix: tuple[str, ...] = ()
+    """Tokens the decoder is forced to start with (BART: `<s>`)."""
+    forced_eos: bool = False
+    """transformers forces `</s>` at the last position when `max_length` is reached."""
+    suppress: tuple[tuple[str, ...], ...] = ()
+    """Token sequences never generated (Marian: `<pad>`)."""
+
+
+def read_decoding_defaults(folder: Path, tokenizer: Any) -> DecodingDefaults:
+    """Read `generation_config.json` (else `hf_config.json`) beside a converted model."""
+    config = _read_json(folder / GENERATION_CONFIG) or _read_json(folder / HF_CONFIG)
+    base = DecodingDefaults()
+    forced_bos = config.get("forced_bos_token_id")
+    prefix = (tokenizer.convert_ids_to_tokens(forced_bos),) if forced_bos is not None else ()
+    vocabulary = _target_vocabulary(folder)
+    suppress: list[tuple[str, ...]] = []
+    for ids in config.get("bad_words_ids") or []:
+        tokens = tuple(tokenizer.convert_ids_to_tokens(list(ids)))
+        # A token the converter left out of the vocabulary (stock Marian conversion drops <pad>)
+        # can never be generated; naming it would suppress <unk> instead.
+        if vocabulary is None or all(token in vocabulary for token in tokens):
+            suppress.append(tokens)
+    return DecodingDefaults(
+        num_beams=int(config.get("num_beams") or base.num_beams),
+        max_length=int(config.get("max_length") or base.max_length),
+        min_length=int(config.get("min_length") or base.min_length),
+        length_penalty=float(config.get("length_penalty", base.length_penalty)),
+        no_repeat_ngram_size=int(config.get("no_repeat_ngram_size") or 0),
+        repetition_penalty=float(config.get("repetition_penalty") or base.repetition_penalty),
+        prefix=prefix,
+        forced_eos=config.get("forced_eos_token_id") is not None,
+        suppress=tuple(suppress),
+    )
+
+
+def model_window(folder: Path, tokenizer: Any) -> int:
+    """The input window: the source config's `max_position_embeddings` and the tokenizer's."""
+    windows = [_read_json(folder / HF_CONFIG).get("max_position_embeddings")]
+    tokenizer_window = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_window, int) and tokenizer_window < _NO_LIMIT:
+        windows.append(tokenizer_window)
+    known = [w for w in windows if isinstance(w, int) and w > 0]
+    if not known:
+        raise ValueError(
+            f"{folder} says nothing about the model's input window: convert it with "
+            f"scripts/convert_models.py, which keeps the source config as {HF_CONFIG}"
+        )
+    return min(known)
+
+
+class CT2Seq2SeqEngine:
+    """MarianMT and BART through `ctranslate2.Translator`, which is safe to call from several
+    threads at once; only the tokenizer, which is not, sits behind a lock."""
+
+    def __init__(
+        self,
+        translator: Any,
+        tokenizer: Any,
+        info: ModelInfo,
+        *,
+        window: int,
+        defaults: DecodingDefaults,
+    ) -> None:
+        self.translator = translator
+        self.tokenizer = tokenizer
+        self.info = info
+        self.defaults = defaults
+        self._window = window
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        info: ModelInfo,
+        *,
+        device: str,
+        compute_type: str,
+        intra_threads: int,
+        inter_threads: int,
+    ) -> CT2Seq2SeqEngine:
+        """Load a converted folder: the translator on `device`, the tokenizer beside it."""
+        import ctranslate2  # type: ignore[import-untyped]
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        translator = ctranslate2.Translator(
+            str(folder),
+            device=device,
+            compute_type=compute_type,
+            intra_threads=intra_threads,
+            inter_threads=inter_threads,
+        )
+        return cls(
+            translator,
+            tokenizer,
+            info,
+            window=model_window(folder, tokenizer),
+            defaults=read_decoding_defaults(folder, tokenizer),
+        )
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._window
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        with self._lock:
+            encoded = self.tokenizer(list(texts), truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _options(self, settings: GenerationSettings) -> dict[str, Any]:
+        d = self.defaults
+        max_length = settings.max_length if settings.max_length is not None else d.max_length
+        min_length = settings.min_length if settings.min_length is not None else d.min_length
+        # transformers counts the decoder start token in both lengths, and spends the last
+        # position on the forced </s>; CTranslate2 counts generated tokens, prefix included.
+        max_decoding = max(1, max_length - 1 - (1 if d.forced_eos else 0))
+        options: dict[str, Any] = {
+            "beam_size": settings.num_beams or d.num_beams,
+            "max_decoding_length": max_decoding,
+            "min_decoding_length": min(max(0, min_length - 1), max_decoding),
+            "length_penalty": d.length_penalty,
+            "no_repeat_ngram_size": d.no_repeat_ngram_size,
+            "repetition_penalty": d.repetition_penalty,
+            "max_input_length": 0,  # never truncate: inputs already fit the window
+            "return_end_token": True,  # counted in the output tokens, then dropped
+        }
+        if d.suppress:
+            options["suppress_sequences"] = [list(tokens) for tokens in d.suppress]
+        return options
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        if not texts:
+            return Generated([], 0, 0)
+        with self._lock:
+            encoded = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+            sources = [self.tokenizer.convert_ids_to_tokens(ids) for ids in encoded]
+        longest = max(len(ids) for ids in encoded)
+        if longest > self._window:
+            raise ValueError(
+                f"input of {longest} tokens exceeds the {self._window}-token window of "
+                f"{self.info.id}"
+            )
+        prefix = [list(self.defaults.prefix) for _ in sources] if self.defaults.prefix else None
+        results = self.translator.translate_batch(
+            sources, target_prefix=prefix, **self._options(settings)
+        )
+        hypotheses: list[list[str]] = [result.hypotheses[0] for result in results]
+        with self._lock:
+            ids = [self.tokenizer.convert_tokens_to_ids(tokens) for tokens in hypotheses]
+            decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return Generated(
+            [text.strip() for text in decoded],
+            sum(len(ids) for ids in encoded),
+            sum(len(tokens) for tokens in hypotheses),
+        )
+
+    def check(self) -> None:
+        eos = self.tokenizer.eos_token
+        results = self.translator.translate_batch([[eos]], beam_size=1, max_decoding_length=1)
+        if len(results) != 1 or len(results[0].hypotheses) != 1:
+            raise RuntimeError(f"device check of {self.info.id} returned no hypothesis")

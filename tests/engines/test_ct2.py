@@ -1,0 +1,372 @@
+"""The CTranslate2 engine on the tiny models, converted once per session by the converter script.
+
+Greedy decoding in float32 must give the same tokens as the transformers engine on the same
+checkpoint, for MarianMT and BART; int8 must still reproduce the memorized pairs exactly; the
+pipeline must work unchanged on CTranslate2 engines.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from service.config import Precision, Settings
+from service.device import DeviceChoice
+from service.engines.base import GenerationSettings, Seq2SeqEngine, Task
+from service.engines.ct2 import CT2Seq2SeqEngine
+from service.engines.loader import (
+    EngineSetting,
+    ModelLoadError,
+    ModelSource,
+    choose_engine,
+    load_engine,
+    resolve_source,
+)
+from service.pipeline import Pipeline
+from tests.conftest import DATA, ROOT, _load_script
+
+CPU = DeviceChoice("cpu", torch.float32)
+GREEDY = GenerationSettings(num_beams=1)
+MODEL_DEFAULTS = GenerationSettings()
+
+
+def local(task: Task, folder: Path) -> ModelSource:
+    return ModelSource(task, str(folder), "local", True, None)
+
+
+def load(
+    task: Task, folder: Path, engine: EngineSetting = "auto", precision: Precision = "auto"
+) -> Seq2SeqEngine:
+    return load_engine(
+        local(task, folder),
+        CPU,
+        offline=True,
+        hub_timeout_s=1,
+        engine=engine,
+        precision=precision,
+        intra_threads=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def ct2_models(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both tiny models converted in float32 (the weights transformers runs), in-process."""
+    converter = _load_script("convert_models")
+    out = tmp_path_factory.mktemp("ct2")
+    for task in ("translation", "summary"):
+        converter.convert(test_models / task, out / task, "float32")
+    return out
+
+
+@pytest.fixture(scope="module")
+def cli_run(
+    test_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The converter's command line on a copy of the tiny Marian that records a hub source."""
+    work = tmp_path_factory.mktemp("cli")
+    source = work / "opus-mt-fr-en"
+    shutil.copytree(test_models / "translation", source)
+    (source / ".depeche-source.json").write_text(
+        json.dumps({"id": "Helsinki-NLP/opus-mt-fr-en", "revision": "abc123"})
+    )
+    result = subprocess.run(
+        [sys.executable, "scripts/convert_models.py", "--source", str(source)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return result, work / "opus-mt-fr-en-ct2-int8"
+
+
+@pytest.fixture(scope="module")
+def unseen_french() -> list[str]:
+    return (DATA / "flores_devtest_400.fr").read_text(encoding="utf-8").splitlines()[200:210]
+
+
+@pytest.fixture(scope="module")
+def english_lines() -> list[str]:
+    return (DATA / "flores_devtest_400.en").read_text(encoding="utf-8").splitlines()[200:210]
+
+
+# --- agreement with transformers -------------------------------------------------------------
+
+
+def test_marian_greedy_float32_agrees_with_transformers(
+    pipeline: Pipeline,
+    ct2_models: Path,
+    memorized_pairs: list[tuple[str, str]],
+    unseen_french: list[str],
+) -> None:
+    hf = pipeline.translator
+    ct2 = load("translation", ct2_models / "translation", precision="float32")
+    assert (hf.info.engine, ct2.info.engine) == ("transformers (float32)", "ctranslate2 (float32)")
+    texts = [fr for fr, _ in memorized_pairs] + unseen_french
+    expected = hf.generate(texts, GREEDY)
+    got = ct2.generate(texts, GREEDY)
+    assert got.texts == expected.texts
+    assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
+    assert got.texts[: len(memorized_pairs)] == [en for _, en in memorized_pairs]
+
+
+def test_bart_greedy_float32_agrees_with_transformers(
+    pipeline: Pipeline, ct2_models: Path, english_lines: list[str]
+) -> None:
+    hf = pipeline.summarizer
+    ct2 = load("summary", ct2_models / "summary", precision="float32")
+    expected = hf.generate(english_lines, GREEDY)
+    got = ct2.generate(english_lines, GREEDY)
+    assert got.texts == expected.texts
+    assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
+    assert not any(text.startswith("<s>") or "</s>" in text for text in got.texts)
+
+
+@pytest.mark.parametrize("task", ["translation", "summary"])
+def test_model_generation_config_is_followed(
+    pipeline: Pipeline,
+    ct2_models: Path,
+    task: Task,
+    memorized_pairs: list[tuple[str, str]],
+    unseen_french: list[str],
+    english_lines: list[str],
+) -> None:
+    """Beam size, lengths, length penalty and no-repeat n-grams come from the model's config,
+    so the default (beam) decoding agrees as well, and so does a length limit that cuts."""
+    hf = pipeline.translator if task == "translation" else pipeline.summarizer
+    ct2 = load(task, ct2_models / task, precision="float32")
+    texts = (
+        [fr for fr, _ in memorized_pairs] + unseen_french
+        if task == "translation"
+        else english_lines
+    )
+    for settings in (MODEL_DEFAULTS, GenerationSettings(num_beams=1, max_length=12)):
+        assert ct2.generate(texts, settings).texts == hf.generate(texts, settings).texts
+
+
+def test_window_and_counts_match_transformers(pipeline: Pipeline, ct2_models: Path) -> None:
+    for hf, task in ((pipeline.translator, "translation"), (pipeline.summarizer, "summary")):
+        ct2 = load(task, ct2_models / task)
+        assert ct2.max_input_tokens == hf.max_input_tokens
+        sample = ["Bonjour le monde.", "Une phrase un peu plus longue, avec une virgule."]
+        assert ct2.count_tokens(sample) == hf.count_tokens(sample)
+    assert load("translation", ct2_models / "translation").max_input_tokens == 128
+
+
+def test_input_over_the_window_is_refused(ct2_models: Path) -> None:
+    engine = load("translation", ct2_models / "translation")
+    with pytest.raises(ValueError, match="128-token window"):
+        engine.generate(["mot " * 200], MODEL_DEFAULTS)
+    assert engine.generate([], MODEL_DEFAULTS).texts == []
+
+
+# --- int8 ------------------------------------------------------------------------------------
+
+
+def test_int8_reproduces_the_memorized_pairs(
+    ct2_models: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    engine = load("translation", ct2_models / "translation")  # auto on CPU: int8
+    assert engine.info.engine == "ctranslate2 (int8)"
+    french = [fr for fr, _ in memorized_pairs]
+    english = [en for _, en in memorized_pairs]
+    assert engine.generate(french, MODEL_DEFAULTS).texts == english
+    assert engine.generate(french, GREEDY).texts == english
+
+
+# --- converter command line ------------------------------------------------------------------
+
+
+def test_cli_writes_a_complete_converted_folder(
+    cli_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, out = cli_run
+    assert result.returncode == 0, result.stderr
+    assert "DEPECHE_TRANSLATION_MODEL=" in result.stdout
+    for name in ("model.bin", "config.json", "hf_config.json", "generation_config.json"):
+        assert (out / name).is_file(), name
+    for name in ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json"):
+        assert (out / name).is_file(), name
+    tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "MarianTokenizer"
+    record = json.loads((out / ".depeche-source.json").read_text())
+    assert record["id"] == "Helsinki-NLP/opus-mt-fr-en"
+    assert record["revision"] == "abc123"
+    assert record["quantization"] == "int8"
+    assert record["converted_from"].endswith("opus-mt-fr-en")
+    assert record["ctranslate2_version"] == "4.8.5"
+
+
+def test_cli_output_reports_its_source_and_translates_exactly(
+    cli_run: tuple[subprocess.CompletedProcess[str], Path],
+    memorized_pairs: list[tuple[str, str]],
+) -> None:
+    result, out = cli_run
+    assert result.returncode == 0, result.stderr
+    engine = load_engine(
+        resolve_source("translation", Settings(translation_model=str(out))),
+        CPU,
+        offline=True,
+        hub_timeout_s=1,
+    )
+    assert (engine.info.id, engine.info.revision) == ("Helsinki-NLP/opus-mt-fr-en", "abc123")
+    assert engine.info.engine == "ctranslate2 (int8)"
+    texts = engine.generate([fr for fr, _ in memorized_pairs], MODEL_DEFAULTS).texts
+    assert texts == [en for _, en in memorized_pairs]
+
+
+def test_cli_missing_source_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/convert_models.py", "--source", str(tmp_path / "nowhere")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "no model at" in lines[0]
+    assert "fetch_models.py" in lines[0]
+
+
+def test_cli_refuses_to_overwrite_without_force(
+    cli_run: tuple[subprocess.CompletedProcess[str], Path], test_models: Path
+) -> None:
+    _, out = cli_run
+    converter = _load_script("convert_models")
+    with pytest.raises(converter.ConvertError, match="--force"):
+        converter.convert(test_models / "translation", out, "int8")
+    with pytest.raises(converter.ConvertError, match="would replace the source"):
+        converter.convert(test_models / "translation", test_models, "int8", force=True)
+
+
+# --- the pipeline on CTranslate2 -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ct2_pipeline(ct2_models: Path) -> Iterator[Pipeline]:
+    settings = Settings(
+        translation_model=str(ct2_models / "translation"),
+        summary_model=str(ct2_models / "summary"),
+        offline=True,
+        device="cpu",
+        intra_threads=2,
+    )
+    pipeline = Pipeline.load(settings)
+    yield pipeline
+    pipeline.close()
+
+
+def test_ct2_pipeline_translates_memorized_article_exactly(
+    ct2_pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    assert [m.engine for m in ct2_pipeline.models()] == ["ctranslate2 (int8)"] * 2
+    assert isinstance(ct2_pipeline.translator, CT2Seq2SeqEngine)
+    paragraphs = [memorized_pairs[i : i + 3] for i in range(0, len(memorized_pairs), 3)]
+    text = "\n\n".join(" ".join(fr for fr, _ in p) for p in paragraphs)
+    result = ct2_pipeline.summarize(text, title=memorized_pairs[0][0], max_points=3)
+    assert result.translation.title == memorized_pairs[0][1]
+    assert result.translation.paragraphs == [" ".join(en for _, en in p) for p in paragraphs]
+    coverage = result.meta.coverage
+    assert coverage.sentences == coverage.translated == len(memorized_pairs) + 1
+    assert result.meta.tokens.summary_output > 0
+    assert result.summary
+
+
+def test_ct2_pipeline_splits_an_over_long_sentence(
+    ct2_pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    sentence = ", ".join(fr.rstrip(".") for fr, _ in memorized_pairs * 3) + "."
+    translator = ct2_pipeline.translator
+    assert translator.max_input_tokens == 128
+    assert translator.count_tokens([sentence])[0] > 128
+    result = ct2_pipeline.translate(sentence)
+    assert result.meta.coverage.split == 1
+    assert result.meta.coverage.translated == 1
+    assert any("translated in pieces" in w for w in result.meta.warnings)
+
+
+def test_concurrent_calls_give_the_sequential_results(
+    ct2_pipeline: Pipeline, memorized_pairs: list[tuple[str, str]], unseen_french: list[str]
+) -> None:
+    engine = ct2_pipeline.translator
+    texts = [fr for fr, _ in memorized_pairs] + unseen_french
+    sequential = [engine.generate([t], MODEL_DEFAULTS).texts[0] for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda t: engine.generate([t], MODEL_DEFAULTS).texts[0], texts))
+    assert parallel == sequential
+    engine.check()
+
+
+# --- engine choice and refusals --------------------------------------------------------------
+
+
+def test_auto_picks_ctranslate2_only_for_converted_folders(
+    ct2_models: Path, test_models: Path
+) -> None:
+    converted = local("translation", ct2_models / "translation")
+    original = local("translation", test_models / "translation")
+    hub = ModelSource("translation", "Helsinki-NLP/opus-mt-fr-en", "main", False, None)
+    assert choose_engine("auto", converted) == "ctranslate2"
+    assert choose_engine("auto", original) == "transformers"
+    assert choose_engine("auto", hub) == "transformers"
+    assert choose_engine("transformers", converted) == "transformers"
+
+
+def _models_dir(tmp_path: Path, *folders: str) -> Path:
+    (tmp_path / "manifest.json").write_text((ROOT / "models" / "manifest.json").read_text())
+    for name in folders:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+        if "-ct2-" in name:
+            (tmp_path / name / "model.bin").write_bytes(b"")
+    return tmp_path
+
+
+def test_converted_sibling_is_preferred_unless_transformers_is_asked(tmp_path: Path) -> None:
+    models = _models_dir(tmp_path, "opus-mt-fr-en", "opus-mt-fr-en-ct2-int8")
+    auto = resolve_source("translation", Settings(models_dir=models))
+    assert auto.location == str(models / "opus-mt-fr-en-ct2-int8")
+    forced = resolve_source("translation", Settings(models_dir=models, engine="ctranslate2"))
+    assert forced.location == str(models / "opus-mt-fr-en-ct2-int8")
+    plain = resolve_source("translation", Settings(models_dir=models, engine="transformers"))
+    assert plain.location == str(models / "opus-mt-fr-en")
+    # The quantization looked for follows DEPECHE_PRECISION; none converted: the fetched folder.
+    other = resolve_source("translation", Settings(models_dir=models, precision="float32"))
+    assert other.location == str(models / "opus-mt-fr-en")
+
+
+def test_converted_sibling_for_an_explicit_precision(tmp_path: Path) -> None:
+    models = _models_dir(tmp_path, "distilbart-cnn-12-6", "distilbart-cnn-12-6-ct2-float16")
+    source = resolve_source("summary", Settings(models_dir=models, precision="float16"))
+    assert source.location == str(models / "distilbart-cnn-12-6-ct2-float16")
+    assert resolve_source("summary", Settings(models_dir=models)).location == str(
+        models / "distilbart-cnn-12-6"
+    )
+
+
+def test_ctranslate2_engine_on_an_unconverted_folder_names_the_converter(
+    test_models: Path,
+) -> None:
+    with pytest.raises(ModelLoadError, match=r"convert_models\.py"):
+        load("translation", test_models / "translation", engine="ctranslate2")
+
+
+def test_transformers_engine_on_a_converted_folder_is_explained(ct2_models: Path) -> None:
+    with pytest.raises(ModelLoadError, match="DEPECHE_ENGINE=transformers cannot load"):
+        load("translation", ct2_models / "translation", engine="transformers")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16", "int8_float16"])
+def test_ctranslate2_on_cpu_refuses_16_bit(ct2_models: Path, precision: Precision) -> None:
+    with pytest.raises(ModelLoadError, match=f"DEPECHE_PRECISION={precision}") as caught:
+        load("translation", ct2_models / "translation", precision=precision)
+    assert "\n" not in str(caught.value)
