@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from service.text.html import BlockKind
+
 
 class ModelUsed(BaseModel):
     """One model that worked on the article."""
@@ -56,15 +58,43 @@ class Meta(BaseModel):
         None, description="Summary strategy; null when no summary was asked for."
     )
     chunks: int = Field(0, description="Chunks summarized in the first pass (1 for `single`).")
+    source_lang: str | None = Field(
+        None,
+        description="Language the article was treated as: `fr` (translated) or `en` (translation "
+        "skipped), from `source_lang` in the request or detected.",
+    )
     warnings: list[str] = Field(default_factory=list)
 
 
+class TranslatedBlock(BaseModel):
+    """One block of an HTML article, translated."""
+
+    kind: BlockKind = Field(description="The source tag: `p`, `h1`–`h6`, `li`, …")
+    text: str = Field(description="The English text of the block.")
+
+
 class Translation(BaseModel):
-    """The English article, paragraph for paragraph."""
+    """The English article, paragraph for paragraph (for English input: the original text)."""
 
     title: str | None = Field(description="The translated headline, when one was sent.")
-    paragraphs: list[str] = Field(description="One English paragraph per source paragraph.")
-    text: str = Field(description="Title and paragraphs joined with blank lines.")
+    standfirst: str | None = Field(
+        None, description="The translated standfirst, when one was sent."
+    )
+    captions: list[str] = Field(
+        default_factory=list, description="The translated captions, one per caption sent, in order."
+    )
+    paragraphs: list[str] = Field(
+        description="One English paragraph per source paragraph (per block for HTML input)."
+    )
+    text: str = Field(description="Title, standfirst and paragraphs joined with blank lines.")
+    blocks: list[TranslatedBlock] | None = Field(
+        None, description="HTML input only: the blocks in document order, kind and English text."
+    )
+    html: str | None = Field(
+        None,
+        description='With `"format": "html"`: the paragraphs or blocks as clean HTML, built from '
+        "scratch (tags only, no attributes, text escaped).",
+    )
 
 
 class TranslateResult(BaseModel):

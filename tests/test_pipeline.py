@@ -8,10 +8,18 @@ sentences come back as nonsense from the tiny models: only structure is checked 
 from __future__ import annotations
 
 import random
+from html import escape
 
 import pytest
 
-from service.errors import ArticleTooLongError, EmptyArticleError
+from service.article import ArticleInput
+from service.errors import (
+    ArticleTooLongError,
+    ConflictingFieldsError,
+    EmptyArticleError,
+    MissingArticleError,
+    UnsupportedLanguageError,
+)
 from service.pipeline import Pipeline
 from tests.conftest import DATA
 from tests.fakes import RecordingEngine
@@ -122,3 +130,105 @@ def test_limits(pipeline: Pipeline) -> None:
         pipeline.translate(" \n\t ")
     with pytest.raises(ArticleTooLongError, match="DEPECHE_MAX_CHARS"):
         pipeline.translate("a" * (pipeline.settings.max_chars + 1))
+
+
+def test_memorized_pairs_as_html_paragraphs(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    html = "".join(f"<p>{fr}</p>" for fr, _ in memorized_pairs)
+    result = pipeline.translate(ArticleInput(html=html, format="html"))
+    expected = [en for _, en in memorized_pairs]
+    assert result.translation.paragraphs == expected
+    assert result.translation.blocks is not None
+    assert [b.text for b in result.translation.blocks] == expected
+    assert result.translation.html == "\n".join(f"<p>{escape(en)}</p>" for en in expected)
+    assert result.meta.source_lang == "fr"
+
+
+def test_every_part_is_translated_and_captions_stay_out_of_the_summary(
+    pipeline: Pipeline,
+) -> None:
+    translator = RecordingEngine(window=pipeline.translator.max_input_tokens)
+    summarizer = RecordingEngine(
+        window=1000, transform=lambda t: "Un. Deux. Trois.", task="summary"
+    )
+    shadow = Pipeline(translator, summarizer, pipeline.device, pipeline.settings)
+    article = ArticleInput(
+        html=(
+            "<h1>Le maire démissionne.</h1><p>Il quitte la mairie après dix ans de mandat.</p>"
+            "<figure><figcaption>Le maire devant la mairie.</figcaption></figure>"
+            "<ul><li>Une élection aura lieu en juin.</li></ul>"
+        ),
+        title="Démission à la mairie",
+        standfirst="Le maire a annoncé son départ. Il reste conseiller.",
+        captions=("Photo du maire.", "La mairie."),
+    )
+    result = shadow.summarize(article, max_points=3)
+    # Title, 2 standfirst sentences, 4 blocks, 2 captions: 9 sentences, each sent once.
+    assert result.meta.coverage.sentences == result.meta.coverage.translated == 9
+    assert sorted(translator.inputs) == sorted(
+        [
+            "Démission à la mairie",
+            "Le maire a annoncé son départ.",
+            "Il reste conseiller.",
+            "Le maire démissionne.",
+            "Il quitte la mairie après dix ans de mandat.",
+            "Le maire devant la mairie.",
+            "Une élection aura lieu en juin.",
+            "Photo du maire.",
+            "La mairie.",
+        ]
+    )
+    translation = result.translation
+    assert translation.title == "<Démission à la mairie>"
+    assert translation.standfirst == "<Le maire a annoncé son départ.> <Il reste conseiller.>"
+    assert translation.captions == ["<Photo du maire.>", "<La mairie.>"]
+    assert [b.kind for b in translation.blocks or []] == ["h1", "p", "figcaption", "li"]
+    # The summarizer reads the body blocks, not the captions (nor title or standfirst).
+    summarized = " ".join(summarizer.inputs)
+    assert "<Il quitte la mairie après dix ans de mandat.>" in summarized
+    assert "<Une élection aura lieu en juin.>" in summarized
+    assert "devant la mairie" not in summarized
+    assert "Photo" not in summarized
+
+
+def test_english_input_never_reaches_the_translator(pipeline: Pipeline) -> None:
+    translator = RecordingEngine(window=pipeline.translator.max_input_tokens)
+    shadow = Pipeline(translator, pipeline.summarizer, pipeline.device, pipeline.settings)
+    english = (DATA / "flores_devtest_400.en").read_text(encoding="utf-8").splitlines()[:6]
+    text = "\n\n".join(" ".join(english[i : i + 2]) for i in range(0, 6, 2))
+    result = shadow.summarize(text, title="A headline in English", max_points=3)
+    assert translator.batches == []
+    assert result.translation.paragraphs == text.split("\n\n")
+    assert result.translation.title == "A headline in English"
+    assert result.meta.source_lang == "en"
+    assert result.meta.warnings[0] == "input is English: translation skipped"
+    assert result.meta.coverage.translated == 0
+    assert result.meta.coverage.sentences >= 6
+    assert [m.task for m in result.meta.models] == ["summary"]
+    assert result.key_points
+    # Forced French, the same text goes through the translator.
+    forced = shadow.translate(ArticleInput(text=text, source_lang="fr"))
+    assert forced.meta.source_lang == "fr"
+    assert translator.inputs
+
+
+def test_german_is_refused_before_any_model_work(pipeline: Pipeline) -> None:
+    translator = RecordingEngine(window=pipeline.translator.max_input_tokens)
+    shadow = Pipeline(translator, pipeline.summarizer, pipeline.device, pipeline.settings)
+    german = (
+        "Die Bundesregierung hat am Montag ein neues Klimaschutzprogramm beschlossen, "
+        "das bis 2030 gelten soll."
+    )
+    with pytest.raises(UnsupportedLanguageError, match='"de"'):
+        shadow.summarize(german)
+    assert translator.batches == []
+
+
+def test_text_and_html_together_are_refused(pipeline: Pipeline) -> None:
+    with pytest.raises(ConflictingFieldsError):
+        pipeline.translate(ArticleInput(text="Bonjour.", html="<p>Bonjour.</p>"))
+    with pytest.raises(MissingArticleError):
+        pipeline.translate(ArticleInput(title="Un titre"))
+    with pytest.raises(EmptyArticleError):
+        pipeline.translate(ArticleInput(html="<script>alert(1)</script>"))

@@ -10,8 +10,9 @@ from service import __version__
 from service.api.errors import ErrorEnvelope
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
+from service.article import ArticleInput, validate_article
 from service.errors import ModelsNotReadyError
-from service.pipeline import Pipeline, validate_article
+from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
 
 router = APIRouter()
@@ -28,14 +29,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorEnvelope, "description": "Article over DEPECHE_MAX_CHARS."},
     422: {
         "model": ErrorEnvelope,
-        "description": "Empty text, malformed JSON, wrong type, unknown field.",
+        "description": "Empty text, both or neither of text and html, malformed JSON, wrong "
+        "type, unknown field, a language other than French or English.",
     },
     503: {"model": ErrorEnvelope, "description": "Models not loaded (yet); see Retry-After."},
 }
 
 
-def _ready_pipeline(state: ServiceState, text: str, title: str | None) -> Pipeline:
-    validate_article(text, title, state.settings.max_chars)
+def _ready_pipeline(state: ServiceState, article: ArticleInput) -> Pipeline:
+    validate_article(article, state.settings.max_chars)
     return state.require_pipeline()
 
 
@@ -70,15 +72,17 @@ def summarize(
     body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
 ) -> SummarizeResult:
     """Translate a French article into English and condense it into 3–6 key points."""
-    pipeline = _ready_pipeline(state, body.text, body.title)
-    return pipeline.summarize(body.text, body.title, body.options.max_points)
+    article = body.article()
+    pipeline = _ready_pipeline(state, article)
+    return pipeline.summarize(article, max_points=body.options.max_points)
 
 
 @router.post("/translate", tags=["articles"], responses=_ERRORS)
 def translate(
     state: StateDep,
-    body: Annotated[TranslateRequest, Body(openapi_examples=request_examples())],
+    body: Annotated[TranslateRequest, Body(openapi_examples=request_examples(False))],
 ) -> TranslateResult:
     """Translate a French article into English, title and paragraphs, sentence by sentence."""
-    pipeline = _ready_pipeline(state, body.text, body.title)
-    return pipeline.translate(body.text, body.title)
+    article = body.article()
+    pipeline = _ready_pipeline(state, article)
+    return pipeline.translate(article)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.article import ArticleInput
 
 _SAMPLE = Path(__file__).resolve().parents[2] / "scripts" / "examples" / "seed_article.fr.txt"
 _SAMPLE_FALLBACK = (
     "Selon Washington, Vladimir Poutine et Kim Jong-Un pourraient se rencontrer prochainement en "
     "Russie. Il s’agirait d’un souhait du président russe, alors que les deux pays sont accusés "
     "de négocier des livraisons d’armes."
+)
+
+_HTML_EXAMPLE = (
+    "<h2>Une rencontre en Russie</h2>\n"
+    "<p>Selon Washington, Vladimir Poutine et Kim Jong-Un pourraient se rencontrer "
+    "prochainement en Russie.</p>\n"
+    "<blockquote>Il s’agirait d’un souhait du président russe.</blockquote>\n"
+    "<ul><li>Les deux pays sont accusés de négocier des livraisons d’armes.</li></ul>"
 )
 
 
@@ -41,10 +51,44 @@ class TranslateOptions(BaseModel):
 class _ArticleBase(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    text: str = Field(
-        description="The French article as plain text; a newline separates paragraphs.",
+    text: str | None = Field(
+        None,
+        description="The French article as plain text; a newline separates paragraphs. "
+        "Send `text` or `html`, not both.",
+    )
+    html: str | None = Field(
+        None,
+        description="The article as HTML. `p`, `h1`–`h6`, `li`, `blockquote` and `figcaption` "
+        "become blocks, translated one by one; scripts, styles, embeds and attributes are "
+        "dropped.",
     )
     title: str | None = Field(None, description="The headline, translated too.")
+    standfirst: str | None = Field(
+        None, description="The standfirst (chapô) under the headline, translated too."
+    )
+    captions: list[str] = Field(
+        default_factory=list, description="Photo captions, translated and returned in order."
+    )
+    source_lang: Literal["fr", "en"] | None = Field(
+        None,
+        description="The article's language; detected when absent. `en` skips translation.",
+    )
+    format: Literal["text", "html"] = Field(
+        "text",
+        description="`html` also returns the translation as clean HTML in `translation.html`.",
+    )
+
+    def article(self) -> ArticleInput:
+        """The request as the pipeline takes it."""
+        return ArticleInput(
+            text=self.text,
+            html=self.html,
+            title=self.title,
+            standfirst=self.standfirst,
+            captions=tuple(self.captions),
+            source_lang=self.source_lang,
+            format=self.format,
+        )
 
 
 class SummarizeRequest(_ArticleBase):
@@ -59,19 +103,34 @@ class TranslateRequest(_ArticleBase):
     options: TranslateOptions = Field(default_factory=TranslateOptions)
 
 
-def request_examples() -> dict[str, Any]:
-    """OpenAPI examples for the article endpoints, built from the sample article."""
+def request_examples(summary_options: bool = True) -> dict[str, Any]:
+    """OpenAPI examples for the article endpoints, built from the sample article.
+
+    `summary_options=False` leaves out `options.max_points`, which /translate refuses.
+    """
+    sample: dict[str, Any] = {
+        "text": sample_article(),
+        "title": "Poutine et Kim Jong-Un pourraient se rencontrer en Russie",
+    }
+    if summary_options:
+        sample["options"] = {"max_points": 4}
     return {
         "sample_article": {
-            "summary": "The sample article (a Le Parisien-style wire story, 342 words)",
-            "value": {
-                "text": sample_article(),
-                "title": "Poutine et Kim Jong-Un pourraient se rencontrer en Russie",
-                "options": {"max_points": 4},
-            },
+            "summary": "The sample article (a wire story, 342 words)",
+            "value": sample,
         },
         "text_only": {
             "summary": "Only the text; defaults for everything else",
             "value": {"text": _SAMPLE_FALLBACK},
+        },
+        "html_article": {
+            "summary": "An HTML article with standfirst and caption, translation back as HTML",
+            "value": {
+                "html": _HTML_EXAMPLE,
+                "title": "Poutine et Kim Jong-Un pourraient se rencontrer en Russie",
+                "standfirst": "Selon Washington, une rencontre pourrait avoir lieu prochainement.",
+                "captions": ["Vladimir Poutine à Moscou, le 5 septembre."],
+                "format": "html",
+            },
         },
     }

@@ -1,1 +1,1 @@
-"""Text handling: article text to paragraphs and sentences, and size-bounded chunks."""
+"""Text handling: article text and HTML to blocks, paragraphs and sentences; language; chunks."""

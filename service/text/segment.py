@@ -1,10 +1,11 @@
-"""Plain-text articles to paragraphs and sentences (French in, English for key points)."""
+"""Article text to paragraphs and sentences, and translated sentences back into paragraphs."""
 
 from __future__ import annotations
 
 import re
 import threading
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -58,28 +59,81 @@ def split_sentences(paragraph: str, language: str = "fr") -> list[str]:
 
 @dataclass
 class SegmentedArticle:
-    """An article as translation sees it: an optional title, then paragraphs, as sentences."""
+    """An article as translation sees it: headline, standfirst, paragraphs and captions, each as
+    sentences (headline and standfirst are None when absent)."""
 
     title: list[str] | None
     paragraphs: list[list[str]] = field(default_factory=list)
+    standfirst: list[str] | None = None
+    captions: list[list[str]] = field(default_factory=list)
+
+    def _parts(self) -> list[list[str]]:
+        return [
+            *([self.title] if self.title is not None else []),
+            *([self.standfirst] if self.standfirst is not None else []),
+            *self.paragraphs,
+            *self.captions,
+        ]
 
     def all_sentences(self) -> list[str]:
-        """Title sentences first, then every paragraph's, in reading order."""
-        head = self.title or []
-        return head + [s for p in self.paragraphs for s in p]
+        """Title, standfirst, every paragraph's, then every caption's sentences, in that order."""
+        return [s for part in self._parts() for s in part]
 
     @property
     def sentence_count(self) -> int:
         return len(self.all_sentences())
 
+    def regroup(self, outputs: Sequence[str]) -> RegroupedText:
+        """Put one output per sentence (in `all_sentences` order) back into the article's parts,
+        sentences of a part joined by one space."""
+        if len(outputs) != self.sentence_count:
+            raise ValueError(f"{len(outputs)} outputs for {self.sentence_count} sentences")
+        items = iter(outputs)
+
+        def join(part: list[str]) -> str:
+            return " ".join(next(items) for _ in part)
+
+        title = join(self.title) if self.title is not None else None
+        standfirst = join(self.standfirst) if self.standfirst is not None else None
+        paragraphs = [join(p) for p in self.paragraphs]
+        captions = [join(c) for c in self.captions]
+        return RegroupedText(title, standfirst, paragraphs, captions)
+
+
+@dataclass
+class RegroupedText:
+    """Text per part of a segmented article (one entry per paragraph and per caption)."""
+
+    title: str | None
+    standfirst: str | None
+    paragraphs: list[str]
+    captions: list[str]
+
+
+def _one_paragraph(text: str | None, language: str) -> list[str] | None:
+    """Sentences of a headline-like field, its lines joined; None when absent or blank."""
+    if text is None or not text.strip():
+        return None
+    return split_sentences(" ".join(split_paragraphs(text)), language)
+
+
+def segment_parts(
+    paragraphs: Sequence[str],
+    title: str | None = None,
+    standfirst: str | None = None,
+    captions: Sequence[str] = (),
+    language: str = "fr",
+) -> SegmentedArticle:
+    """Split already separated paragraphs (e.g. HTML blocks), headline, standfirst and captions
+    into sentences. Every paragraph and caption keeps its place, even when blank."""
+    return SegmentedArticle(
+        title=_one_paragraph(title, language),
+        paragraphs=[split_sentences(p, language) for p in paragraphs],
+        standfirst=_one_paragraph(standfirst, language),
+        captions=[_one_paragraph(c, language) or [] for c in captions],
+    )
+
 
 def segment_article(text: str, title: str | None = None, language: str = "fr") -> SegmentedArticle:
     """Split an article's title and body into sentences, paragraph by paragraph."""
-    title_sentences = None
-    if title is not None and title.strip():
-        title_text = " ".join(split_paragraphs(title))
-        title_sentences = split_sentences(title_text, language)
-    return SegmentedArticle(
-        title=title_sentences,
-        paragraphs=[split_sentences(p, language) for p in split_paragraphs(text)],
-    )
+    return segment_parts(split_paragraphs(text), title, language=language)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +48,19 @@ def test_summarize_sample_article(client: TestClient, sample_article: str) -> No
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"translation", "key_points", "summary", "meta"}
-    assert set(body["translation"]) == {"title", "paragraphs", "text"}
+    assert set(body["translation"]) == {
+        "title",
+        "standfirst",
+        "captions",
+        "paragraphs",
+        "text",
+        "blocks",
+        "html",
+    }
+    assert body["translation"]["standfirst"] is None
+    assert body["translation"]["captions"] == []
+    assert body["translation"]["blocks"] is None  # text input
+    assert body["translation"]["html"] is None  # format "text"
     assert len(body["translation"]["paragraphs"]) == 10
     assert all(p.strip() for p in body["translation"]["paragraphs"])
     assert body["key_points"]
@@ -57,6 +71,7 @@ def test_summarize_sample_article(client: TestClient, sample_article: str) -> No
     assert meta["device"] == "cpu (float32)"
     assert [m["task"] for m in meta["models"]] == ["translation", "summary"]
     assert isinstance(meta["warnings"], list)
+    assert meta["source_lang"] == "fr"
 
 
 def test_translate_known_pairs(client: TestClient, memorized_pairs: list[tuple[str, str]]) -> None:
@@ -85,6 +100,14 @@ def test_max_points_option(client: TestClient, sample_article: str) -> None:
         ({"text": "Bonjour.", "options": {"max_points": 2}}, "invalid_request"),
         ({"text": "Bonjour.", "options": {"beams": 3}}, "unknown_field"),
         ({"text": "Bonjour.", "titel": "typo"}, "unknown_field"),
+        ({"text": "Bonjour.", "html": "<p>Bonjour.</p>"}, "conflicting_fields"),
+        ({"title": "Un titre"}, "missing_field"),
+        ({"html": "<script>alert(1)</script><p> </p>"}, "empty_text"),
+        ({"html": 42}, "invalid_request"),
+        ({"text": "Bonjour.", "captions": "pas une liste"}, "invalid_request"),
+        ({"text": "Bonjour.", "source_lang": "de"}, "invalid_request"),
+        ({"text": "Bonjour.", "format": "pdf"}, "invalid_request"),
+        ({"text": "Bonjour.", "options": {"format": "html"}}, "unknown_field"),
     ],
 )
 def test_bad_input_is_422(client: TestClient, payload: dict[str, Any], code: str) -> None:
@@ -195,3 +218,184 @@ def test_overload_is_429_with_retry_after(
     response = client.post("/translate", json={"text": "Bonjour."})
     assert_envelope(response, 429, "overloaded")
     assert response.headers["retry-after"] == "2"
+
+
+ENGLISH_ARTICLE = (
+    "The government announced on Monday a plan worth 2.5 billion euros to renovate schools.\n\n"
+    "The minister said the work would start in the spring and last three years."
+)
+GERMAN_ARTICLE = (
+    "Die Bundesregierung hat am Montag ein neues Klimaschutzprogramm beschlossen, das bis 2030 "
+    "gelten soll. Kritiker halten es für unzureichend."
+)
+
+
+def test_html_article_translated_block_by_block(
+    client: TestClient, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    fr = [f for f, _ in memorized_pairs]
+    en = [e for _, e in memorized_pairs]
+    source = (
+        f"<article><h2>{fr[0]}</h2><p>{fr[1]}</p><script>alert(1)</script>"
+        f"<ul><li>{fr[2]}</li><li>{fr[3]}</li></ul><blockquote>{fr[4]}</blockquote></article>"
+    )
+    response = client.post("/translate", json={"html": source, "format": "html"})
+    assert response.status_code == 200, response.text
+    translation = response.json()["translation"]
+    assert translation["paragraphs"] == en[:5]
+    assert translation["blocks"] == [
+        {"kind": kind, "text": text}
+        for kind, text in zip(["h2", "p", "li", "li", "blockquote"], en[:5], strict=True)
+    ]
+    e = [html.escape(text, quote=True) for text in en]
+    assert translation["html"] == (
+        f"<h2>{e[0]}</h2>\n<p>{e[1]}</p>\n<ul><li>{e[2]}</li><li>{e[3]}</li></ul>\n"
+        f"<blockquote>{e[4]}</blockquote>"
+    )
+    assert translation["text"] == "\n\n".join(en[:5])
+
+
+def test_title_standfirst_and_captions_are_translated(
+    client: TestClient, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    fr = [f for f, _ in memorized_pairs]
+    en = [e for _, e in memorized_pairs]
+    body = client.post(
+        "/translate",
+        json={
+            "html": f"<p>{fr[0]}</p><figure><figcaption>{fr[1]}</figcaption></figure>",
+            "title": fr[2],
+            "standfirst": fr[3],
+            "captions": [fr[4], fr[5]],
+        },
+    ).json()
+    translation = body["translation"]
+    assert translation["title"] == en[2]
+    assert translation["standfirst"] == en[3]
+    assert translation["captions"] == [en[4], en[5]]
+    assert translation["paragraphs"] == [en[0], en[1]]
+    assert translation["text"] == "\n\n".join([en[2], en[3], en[0], en[1]])
+    assert translation["html"] is None  # format defaults to "text"
+    # Every sentence counts: title, standfirst, two blocks, two captions.
+    assert body["meta"]["coverage"] == {"sentences": 6, "translated": 6, "split": 0}
+
+
+def test_text_input_as_html_output(
+    client: TestClient, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    text = f"{memorized_pairs[1][0]}\n\n{memorized_pairs[2][0]}"
+    translation = client.post("/translate", json={"text": text, "format": "html"}).json()[
+        "translation"
+    ]
+    assert translation["blocks"] is None
+    assert translation["html"] == "\n".join(
+        f"<p>{html.escape(en, quote=True)}</p>" for _, en in memorized_pairs[1:3]
+    )
+
+
+def test_planted_markup_never_reaches_the_response(client: TestClient) -> None:
+    source = (
+        "<p>Le maire a présenté son budget lundi soir.</p><script>alert(1)</script>"
+        "<p><img src=x onerror=alert(1)>Le conseil municipal a voté le texte.</p>"
+        '<p>Voir le <a href="javascript:alert(1)">lien</a> vers le document.</p>'
+    )
+    # source_lang "en" passes the text through untranslated, so the output is exact.
+    body = client.post(
+        "/summarize", json={"html": source, "format": "html", "source_lang": "en"}
+    ).json()
+    texts = [
+        "Le maire a présenté son budget lundi soir.",
+        "Le conseil municipal a voté le texte.",
+        "Voir le lien vers le document.",
+    ]
+    assert body["translation"]["blocks"] == [{"kind": "p", "text": t} for t in texts]
+    assert body["translation"]["html"] == "\n".join(f"<p>{t}</p>" for t in texts)
+    dumped = json.dumps(body["translation"])
+    for planted in ("alert", "onerror", "javascript", "<script", "<img", "href"):
+        assert planted not in dumped
+
+
+def test_english_input_skips_translation(
+    client: TestClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the translator was called for English input")
+
+    monkeypatch.setattr(pipeline.translation_scheduler, "run", never)
+    response = client.post("/summarize", json={"text": ENGLISH_ARTICLE, "title": "School plan"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["translation"]["paragraphs"] == ENGLISH_ARTICLE.split("\n\n")
+    assert body["translation"]["title"] == "School plan"
+    meta = body["meta"]
+    assert meta["source_lang"] == "en"
+    assert meta["warnings"][0] == "input is English: translation skipped"
+    assert meta["coverage"] == {"sentences": 3, "translated": 0, "split": 0}
+    assert meta["tokens"]["translation_input"] == 0
+    assert [m["task"] for m in meta["models"]] == ["summary"]
+    assert body["key_points"]
+
+
+def test_german_is_refused(client: TestClient) -> None:
+    for path in ("/summarize", "/translate"):
+        error = assert_envelope(
+            client.post(path, json={"text": GERMAN_ARTICLE}), 422, "unsupported_language"
+        )
+        assert '"de"' in error["message"]
+        assert "source_lang" in error["message"]
+
+
+def test_source_lang_overrides_detection(
+    client: TestClient, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forced = client.post("/translate", json={"text": GERMAN_ARTICLE, "source_lang": "fr"})
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["meta"]["source_lang"] == "fr"
+    assert forced.json()["meta"]["coverage"]["sentences"] == 2
+    translated = client.post("/translate", json={"text": ENGLISH_ARTICLE, "source_lang": "fr"})
+    assert translated.json()["meta"]["source_lang"] == "fr"
+    assert translated.json()["translation"]["paragraphs"] != ENGLISH_ARTICLE.split("\n\n")
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the translator was called for English input")
+
+    monkeypatch.setattr(pipeline.translation_scheduler, "run", never)
+    kept = client.post("/translate", json={"text": "Bonjour.", "source_lang": "en"}).json()
+    assert kept["translation"]["paragraphs"] == ["Bonjour."]
+    assert kept["meta"]["source_lang"] == "en"
+    assert kept["meta"]["models"] == []
+
+
+def test_html_text_counts_against_the_limit(settings: Settings, pipeline: Pipeline) -> None:
+    small = settings.model_copy(update={"max_chars": 50})
+    with TestClient(create_app(small, pipeline=pipeline)) as client:
+        # Markup does not count, the text of the blocks does.
+        padded = "<div class='x' data-y='" + "z" * 500 + "'><p>Bonjour.</p></div>"
+        assert client.post("/translate", json={"html": padded}).status_code == 200
+        too_long = "<p>" + "é" * 30 + "</p><p>" + "é" * 21 + "</p>"
+        assert_envelope(client.post("/translate", json={"html": too_long}), 413, "text_too_long")
+        captions = {"text": "Bonjour.", "captions": ["é" * 45]}
+        assert_envelope(client.post("/translate", json=captions), 413, "text_too_long")
+
+
+def test_openapi_has_the_html_example(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/translate"]["post"]["requestBody"]["content"]["application/json"]
+    example = content["examples"]["html_article"]["value"]
+    assert example["html"].startswith("<h2>")
+    assert example["format"] == "html"
+    assert example["captions"]
+    schema = spec["components"]["schemas"]["TranslateRequest"]["properties"]
+    assert {"text", "html", "title", "standfirst", "captions", "source_lang", "format"} <= set(
+        schema
+    )
+
+
+def test_every_documented_example_is_accepted(client: TestClient) -> None:
+    """The docs' worked examples must pass validation on the endpoint they document."""
+    spec = client.get("/openapi.json").json()
+    for path in ("/summarize", "/translate"):
+        content = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        for name, example in content["examples"].items():
+            response = client.post(path, json=example["value"])
+            assert response.status_code == 200, (path, name, response.text)
