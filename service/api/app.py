@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request, Response
 
 from service import __version__
 from service.api.errors import error_response, install_error_handlers
+from service.api.jobs import router as jobs_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.config import Settings
+from service.jobs.system import JobSystem
 from service.pipeline import Pipeline, PipelineFactory
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -36,11 +38,14 @@ def create_app(
     """Build the app. With no `pipeline`, models load in the background once the app starts."""
     settings = settings or Settings()
     state = ServiceState(settings, pipeline, pipeline_factory, on_load_failure)
+    jobs = JobSystem(settings, lambda: state.pipeline)  # workers start once models load
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.start_loading()
+        jobs.start()
         yield
+        jobs.stop()
 
     app = FastAPI(
         title="Dépêche",
@@ -49,6 +54,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.depeche = state
+    app.state.jobs = jobs
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024
 
@@ -73,4 +79,5 @@ def create_app(
 
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(jobs_router)
     return app

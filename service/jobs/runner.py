@@ -1,0 +1,125 @@
+"""The worker's side of a job: claim it, run the pipeline with progress, record the outcome,
+then hand the webhook to the dispatcher. Called by the queue with nothing but the job id."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from service.api.schemas import SummarizeRequest
+from service.errors import DepecheError, OverloadedError
+from service.jobs.models import JobError, JobErrorBody
+from service.jobs.store import JobStore
+from service.pipeline import Pipeline
+from service.results import SummarizeResult
+from service.scheduler import Progress
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.5
+"""Progress is written to the job table at most this often (and at the end of translation)."""
+OVERLOADED_WAIT_S = 2.0
+OVERLOADED_TRIES = 30
+"""A job that meets full model queues (429 for a request) waits and tries again, up to a
+minute, rather than failing: nobody is waiting on the line for it."""
+
+
+def summarize_request(
+    pipeline: Pipeline, body: dict[str, Any], progress: Progress | None
+) -> SummarizeResult:
+    """Do what POST /summarize does with the same body (the job's own fields left out)."""
+    fields = set(SummarizeRequest.model_fields)
+    request = SummarizeRequest.model_validate({k: v for k, v in body.items() if k in fields})
+    return pipeline.summarize(
+        request.article(), max_points=request.options.max_points, progress=progress
+    )
+
+
+class _Throttled:
+    """Writes (done, total) to the table at most every PROGRESS_EVERY_S seconds."""
+
+    def __init__(self, store: JobStore, job_id: str, run: int) -> None:
+        self.store, self.job_id, self.run = store, job_id, run
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - self._last >= PROGRESS_EVERY_S:
+            self._last = now
+            stage = "summarizing" if done >= total else "translating"
+            self.store.progress(self.job_id, self.run, stage, done, total)
+
+
+class JobRunner:
+    """Runs one job at a time per calling thread; `active` holds the ids this process works
+    on, so that a keeper thread can keep their leases fresh."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        pipeline: Callable[[], Pipeline | None],
+        owner: str,
+        on_finished: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.owner = owner
+        self.on_finished = on_finished
+        self.active: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def run(self, job_id: str) -> None:
+        pipeline = self.pipeline()
+        if pipeline is None:  # the consumer starts only once models are loaded
+            raise RuntimeError("job worker started before the models were loaded")
+        run = self.store.claim(job_id, self.owner)
+        if run is None:
+            log.info("job %s is not queued any more (cancelled or taken); skipped", job_id)
+            return
+        with self._lock:
+            self.active[job_id] = run
+        log.info("job %s started (run %d)", job_id, run)
+        record = self.store.get(job_id)
+        assert record is not None
+        result_json: str | None = None
+        error: JobErrorBody | None = None
+        try:
+            result = self._summarize(pipeline, record.request, _Throttled(self.store, job_id, run))
+            result_json = result.model_dump_json()
+        except DepecheError as exc:
+            error = JobErrorBody(code=exc.code, message=exc.message, request_id=record.request_id)
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            error = JobErrorBody(
+                code="internal_error",
+                message=f"The job failed unexpectedly ({type(exc).__name__}); quote request id "
+                f"{record.request_id} when reporting it.",
+                request_id=record.request_id,
+            )
+        finally:
+            with self._lock:
+                self.active.pop(job_id, None)
+        error_json = JobError(error=error).model_dump_json() if error else None
+        if not self.store.finish(job_id, run, result_json=result_json, error_json=error_json):
+            log.warning("job %s run %d finished after losing its lease; dropped", job_id, run)
+            return
+        log.info("job %s %s", job_id, "failed" if error else "done")
+        if record.callback_url:
+            self.on_finished(job_id)
+
+    @staticmethod
+    def _summarize(pipeline: Pipeline, body: dict[str, Any], progress: Progress) -> SummarizeResult:
+        for _ in range(OVERLOADED_TRIES - 1):
+            try:
+                return summarize_request(pipeline, body, progress)
+            except OverloadedError:
+                time.sleep(OVERLOADED_WAIT_S)
+        return summarize_request(pipeline, body, progress)
+
+    def running(self) -> dict[str, int]:
+        """Job id -> run number of the jobs running in this process now."""
+        with self._lock:
+            return dict(self.active)
