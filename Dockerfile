@@ -31,10 +31,11 @@ RUN pip install -r requirements.txt
 
 RUN groupadd --gid 10001 depeche \
     && useradd --create-home --home-dir /home/depeche --uid 10001 --gid 10001 depeche \
-    && mkdir -p /app/models/.hf-cache \
-    && chown -R 10001:10001 /app/models
+    && mkdir -p /app/models/.hf-cache /app/data \
+    && chown -R 10001:10001 /app/models /app/data
 
-# Code stays root-owned (read-only to the service); only /app/models is writable.
+# Code stays root-owned (read-only to the service); only /app/models and /app/data (jobs) are
+# writable.
 COPY service/ ./service/
 COPY scripts/ ./scripts/
 COPY --chown=10001:10001 models/manifest.json ./models/manifest.json

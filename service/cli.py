@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from service.article import ArticleInput
 from service.config import Settings
 from service.device import DeviceUnavailableError
 from service.engines.loader import ModelLoadError
@@ -32,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: DEPECHE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: DEPECHE_PORT or 8000)")
 
+    worker = commands.add_parser("worker", help="run queued jobs (POST /jobs), no HTTP API")
+    worker.add_argument("--workers", type=int, help="job threads (default: DEPECHE_JOBS_WORKERS)")
+
     for name, text in (
         ("summarize", "translate French articles and print key points, then the translation"),
         ("translate", "translate French articles into English"),
@@ -42,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--json", action="store_true", help="print JSON instead of text")
         command.add_argument("--title", help="headline of the article (one file only)")
+        command.add_argument(
+            "--html", action="store_true", help="the files are HTML (blocks kept, scripts dropped)"
+        )
+        command.add_argument(
+            "--source-lang",
+            choices=("fr", "en"),
+            help="language of the articles (default: detected; en skips translation)",
+        )
         if name == "summarize":
             command.add_argument(
                 "--max-points",
@@ -115,12 +127,18 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
     bar = tqdm(args.files, desc=command, unit="article", disable=not several, file=sys.stderr)
     for path in bar:
         try:
-            text = _read(path)
+            content = _read(path)
+            article = ArticleInput(
+                text=None if args.html else content,
+                html=content if args.html else None,
+                title=args.title,
+                source_lang=args.source_lang,
+            )
             result: SummarizeResult | TranslateResult
             if command == "summarize":
-                result = pipeline.summarize(text, args.title, args.max_points)
+                result = pipeline.summarize(article, max_points=args.max_points)
             else:
-                result = pipeline.translate(text, args.title)
+                result = pipeline.translate(article)
         except (OSError, UnicodeDecodeError, DepecheError) as exc:
             message = exc.message if isinstance(exc, DepecheError) else str(exc)
             bar.write(f"error: {path}: {message}", file=sys.stderr)
@@ -142,11 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         settings = settings.model_copy(update=updates)
-    configure_logging(settings.log_level if args.command == "serve" else "warning")
+    configure_logging(settings.log_level if args.command in ("serve", "worker") else "warning")
     if settings.offline:
         # Belt and braces: libraries that read these never try the network either.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if args.command == "serve":
         return serve(settings)
+    if args.command == "worker":
+        from service.jobs.worker import run_worker
+
+        return run_worker(settings, args.workers)
     return run_files(args.command, args, settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
@@ -101,3 +101,39 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the service and of uvicorn."""
+
+    jobs_db: Path = Path("data/jobs.sqlite3")
+    """SQLite file of the job table (status, progress, results, webhook attempts, idempotency
+    keys) and, with the sqlite backend, of the queue itself. Its folder is created if needed."""
+
+    jobs_backend: Literal["sqlite", "redis"] = "sqlite"
+    """Where the job queue lives: `sqlite` (in `jobs_db`, one host) or `redis` (`redis_url`,
+    for separate `python -m service worker` processes). The job table stays in `jobs_db`."""
+
+    redis_url: str = "redis://localhost:6379/0"
+    """Redis server of the job queue when `jobs_backend` is `redis`."""
+
+    jobs_workers: int = Field(default=1, ge=0, le=16)
+    """Job workers inside the API process. 1: jobs run in the service itself; 0: this process
+    only accepts jobs, separate `python -m service worker` processes run them."""
+
+    jobs_stale_s: float = Field(default=30.0, ge=1)
+    """A running job whose worker has not reported for this long is put back in the queue
+    (a worker on this host that is known to be dead is taken over at once)."""
+
+    webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key that signs webhook deliveries. Unset: `callback_url` is refused (422)."""
+
+    webhook_allow: str = ""
+    """Comma-separated host names and CIDRs that webhooks may reach even though they resolve to
+    private, loopback or link-local addresses (those are refused otherwise)."""
+
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    """Webhook delivery attempts at most; the first 2xx answer ends them."""
+
+    webhook_backoff_s: float = Field(default=1.0, ge=0)
+    """Base of the exponential backoff between webhook attempts (full jitter: a random wait
+    between 0 and base × 2^(attempt-1), at most 60 s)."""
+
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one webhook attempt (connect plus answer), in seconds."""

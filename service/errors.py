@@ -32,3 +32,43 @@ class ModelsNotReadyError(DepecheError):
 class OverloadedError(DepecheError):
     code = "overloaded"
     status = 429
+
+
+class JobNotFoundError(DepecheError):
+    code = "job_not_found"
+    status = 404
+
+
+class IdempotencyConflictError(DepecheError):
+    code = "idempotency_conflict"
+    status = 409
+
+
+class JobNotCancellableError(DepecheError):
+    code = "job_not_cancellable"
+    status = 409
+
+
+class CallbackNotAllowedError(DepecheError):
+    code = "callback_not_allowed"
+    status = 422
+
+
+class JobsUnavailableError(DepecheError):
+    code = "jobs_unavailable"
+    status = 503
+
+
+class MissingArticleError(DepecheError):
+    code = "missing_field"
+    status = 422
+
+
+class ConflictingFieldsError(DepecheError):
+    code = "conflicting_fields"
+    status = 422
+
+
+class UnsupportedLanguageError(DepecheError):
+    code = "unsupported_language"
+    status = 422

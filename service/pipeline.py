@@ -6,15 +6,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from service.article import ArticleInput, source_language, validate_article
 from service.config import Settings
 from service.device import DeviceChoice, detect_device
 from service.engines.base import GenerationSettings, Seq2SeqEngine
 from service.engines.loader import load_engine, resolve_source
-from service.errors import ArticleTooLongError, EmptyArticleError
 from service.results import (
     Coverage,
     Meta,
@@ -22,27 +22,17 @@ from service.results import (
     SummarizeResult,
     Timings,
     TokenCounts,
+    TranslatedBlock,
     TranslateResult,
     Translation,
 )
 from service.scheduler import BatchScheduler, Progress
 from service.summarize import summarize_paragraphs
-from service.text.segment import segment_article
+from service.text.html import render_html
+from service.text.segment import segment_parts
 from service.translate import translate_sentences
 
 log = logging.getLogger(__name__)
-
-
-def validate_article(text: str, title: str | None, max_chars: int) -> None:
-    """Reject empty and over-long articles before any model work."""
-    if not text.strip():
-        raise EmptyArticleError("The article text is empty: send the French article in `text`.")
-    size = len(text) + len(title or "")
-    if size > max_chars:
-        raise ArticleTooLongError(
-            f"The article has {size} characters, over the limit of {max_chars} "
-            "(DEPECHE_MAX_CHARS): split it or raise the limit."
-        )
 
 
 def _ms(start: float) -> float:
@@ -63,7 +53,10 @@ class _TranslatedArticle:
     coverage: Coverage
     tokens: TokenCounts
     timings: Timings
-    paragraphs: list[str]
+    paragraphs: list[str]  # what the summarizer reads: body paragraphs, captions left out
+    source_lang: str = "fr"
+    skipped: bool = False  # English input: the translator never saw it
+    warnings: list[str] = field(default_factory=list)
 
 
 class Pipeline:
@@ -112,7 +105,14 @@ class Pipeline:
             started = time.perf_counter()
             engines.append(
                 load_engine(
-                    source, device, offline=settings.offline, hub_timeout_s=settings.hub_timeout_s
+                    source,
+                    device,
+                    offline=settings.offline,
+                    hub_timeout_s=settings.hub_timeout_s,
+                    engine=settings.engine,
+                    precision=settings.precision,
+                    intra_threads=threads,
+                    inter_threads=settings.inter_threads,
                 )
             )
             log.info(
@@ -145,40 +145,80 @@ class Pipeline:
         ]
 
     def _translate_article(
-        self, text: str, title: str | None, progress: Progress | None
+        self, article: ArticleInput, progress: Progress | None
     ) -> _TranslatedArticle:
-        validate_article(text, title, self.settings.max_chars)
+        validate_article(article, self.settings.max_chars)
         started = time.perf_counter()
-        article = segment_article(text, title)
-        segment_ms = _ms(started)
-        sentences = article.all_sentences()
-
-        started = time.perf_counter()
-        result = translate_sentences(
-            self.translation_scheduler, sentences, self.translation_settings, progress
+        choice = source_language(article)
+        blocks = article.blocks
+        segmented = segment_parts(
+            [block.text for block in blocks],
+            article.title,
+            article.standfirst,
+            article.captions,
+            choice.language,
         )
-        translate_ms = _ms(started)
+        segment_ms = _ms(started)
+        sentences = segmented.all_sentences()
+        warnings = list(choice.warnings)
 
-        english = iter(result.sentences)
-        title_en = " ".join(next(english) for _ in article.title) if article.title else None
-        paragraphs = [" ".join(next(english) for _ in p) for p in article.paragraphs]
-        text_en = "\n\n".join(([title_en] if title_en else []) + paragraphs)
-        translated = sum(1 for s in result.sentences if s.strip())
-        return _TranslatedArticle(
-            translation=Translation(title=title_en, paragraphs=paragraphs, text=text_en),
-            coverage=Coverage(
-                sentences=len(sentences), translated=translated, split=result.split_sentences
-            ),
-            tokens=TokenCounts(
+        translate_ms = 0.0
+        skipped = choice.language == "en"
+        if skipped:
+            # Already English: the text goes to the summarizer as it is.
+            warnings.insert(0, "input is English: translation skipped")
+            english = sentences
+            coverage = Coverage(sentences=len(sentences), translated=0)
+            tokens = TokenCounts()
+            if progress is not None:
+                progress(len(sentences), len(sentences))  # nothing left to translate
+        else:
+            started = time.perf_counter()
+            result = translate_sentences(
+                self.translation_scheduler, sentences, self.translation_settings, progress
+            )
+            translate_ms = _ms(started)
+            english = result.sentences
+            coverage = Coverage(
+                sentences=len(sentences),
+                translated=sum(1 for s in english if s.strip()),
+                split=result.split_sentences,
+            )
+            tokens = TokenCounts(
                 translation_input=result.input_tokens, translation_output=result.output_tokens
-            ),
+            )
+
+        parts = segmented.regroup(english)
+        english_blocks = [
+            replace(block, text=text) for block, text in zip(blocks, parts.paragraphs, strict=True)
+        ]
+        head = [part for part in (parts.title, parts.standfirst) if part]
+        translation = Translation(
+            title=parts.title,
+            standfirst=parts.standfirst,
+            captions=parts.captions,
+            paragraphs=parts.paragraphs,
+            text="\n\n".join(head + parts.paragraphs),
+            blocks=[TranslatedBlock(kind=b.kind, text=b.text) for b in english_blocks]
+            if article.html is not None
+            else None,
+            html=render_html(english_blocks) if article.format == "html" else None,
+        )
+        body = [block.text for block in english_blocks if block.kind != "figcaption"]
+        return _TranslatedArticle(
+            translation=translation,
+            coverage=coverage,
+            tokens=tokens,
             timings=Timings(segment=segment_ms, translate=translate_ms),
-            paragraphs=paragraphs,
+            paragraphs=body or parts.paragraphs,
+            source_lang=choice.language,
+            skipped=skipped,
+            warnings=warnings,
         )
 
     def _meta(self, done: _TranslatedArticle, later_warnings: list[str]) -> Meta:
-        warnings: list[str] = []
-        if done.coverage.translated < done.coverage.sentences:
+        warnings = list(done.warnings)
+        if not done.skipped and done.coverage.translated < done.coverage.sentences:
             missing = done.coverage.sentences - done.coverage.translated
             warnings.append(f"{missing} sentence(s) came back empty from the translation model")
         if done.coverage.split:
@@ -187,21 +227,29 @@ class Pipeline:
                 "translated in pieces"
             )
         warnings.extend(later_warnings)
+        models = self.models()
+        if done.skipped:
+            models = [m for m in models if m.task != "translation"]
         return Meta(
-            models=self.models(),
+            models=models,
             device=self.device.label,
             timings_ms=done.timings,
             coverage=done.coverage,
             tokens=done.tokens,
+            source_lang=done.source_lang,
             warnings=warnings,
         )
 
     def translate(
-        self, text: str, title: str | None = None, progress: Progress | None = None
+        self,
+        text: str | ArticleInput,
+        title: str | None = None,
+        progress: Progress | None = None,
     ) -> TranslateResult:
-        """Translate a French article, title and every sentence, paragraph for paragraph."""
+        """Translate a French article (plain text, or an ArticleInput with HTML, standfirst,
+        captions), every sentence, paragraph for paragraph. English input is passed through."""
         started = time.perf_counter()
-        done = self._translate_article(text, title, progress)
+        done = self._translate_article(ArticleInput.of(text, title), progress)
         meta = self._meta(done, [])
         meta.models = [m for m in meta.models if m.task == "translation"]
         meta.timings_ms.total = _ms(started)
@@ -209,14 +257,15 @@ class Pipeline:
 
     def summarize(
         self,
-        text: str,
+        text: str | ArticleInput,
         title: str | None = None,
         max_points: int | None = None,
         progress: Progress | None = None,
     ) -> SummarizeResult:
-        """Translate a French article, then condense the English into key points."""
+        """Translate a French article, then condense the English body into key points.
+        English input is summarized directly."""
         started = time.perf_counter()
-        done = self._translate_article(text, title, progress)
+        done = self._translate_article(ArticleInput.of(text, title), progress)
         summary_started = time.perf_counter()
         summary = summarize_paragraphs(
             self.summary_scheduler,

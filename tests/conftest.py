@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -53,13 +58,14 @@ def memorized_pairs() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def settings(test_models: Path) -> Settings:
+def settings(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         translation_model=str(test_models / "translation"),
         summary_model=str(test_models / "summary"),
         offline=True,
         device="cpu",
         intra_threads=2,
+        jobs_db=tmp_path_factory.mktemp("jobs") / "jobs.sqlite3",
     )
 
 
@@ -87,6 +93,14 @@ def free_port() -> int:
         return port
 
 
+@functools.lru_cache(maxsize=1)
+def _jobs_dir() -> Path:
+    """One folder per test session for the job tables of subprocess servers, removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="depeche-test-jobs-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def model_env(settings: Settings, **extra: str) -> dict[str, str]:
     """Environment for a subprocess (CLI, server) that runs on the tiny models, offline."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPECHE_")}
@@ -96,8 +110,10 @@ def model_env(settings: Settings, **extra: str) -> dict[str, str]:
         DEPECHE_OFFLINE="1",
         DEPECHE_DEVICE="cpu",
         PYTHONPATH=str(ROOT),
-        **extra,
+        # A job table of its own, never one in the checkout (extra may name one to share).
+        DEPECHE_JOBS_DB=str(_jobs_dir() / f"jobs-{uuid.uuid4().hex}.sqlite3"),
     )
+    env.update(extra)
     return env
 
 

@@ -91,6 +91,28 @@ def test_bad_file_fails_but_others_run(
     assert "== " + str(articles[0]) in captured.out
 
 
+@pytest.mark.usefixtures("tiny_env")
+def test_html_files_and_source_lang(
+    tmp_path: Path, memorized_pairs: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "article.html"
+    page.write_text(
+        f"<h2>{memorized_pairs[0][0]}</h2><script>alert(1)</script><p>{memorized_pairs[1][0]}</p>",
+        encoding="utf-8",
+    )
+    english = tmp_path / "english.txt"
+    english.write_text("Bonjour.\n\nAu revoir.\n", encoding="utf-8")
+    assert main(["translate", "--html", "--json", str(page)]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["translation"]["paragraphs"] == [en for _, en in memorized_pairs[:2]]
+    assert [b["kind"] for b in body["translation"]["blocks"]] == ["h2", "p"]
+    # --source-lang en: kept as it is, nothing translated
+    assert main(["translate", "--source-lang", "en", str(english)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "Bonjour.\n\nAu revoir.\n"
+    assert "warning: input is English: translation skipped" in captured.err
+
+
 def test_missing_model_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
