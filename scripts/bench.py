@@ -62,6 +62,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.scheduler import plan_batches  # noqa: E402  (the service's own batching)
+
 CONFIGS = ROOT / "models" / "configs"
 SAMPLE_ARTICLE = ROOT / "scripts" / "examples" / "seed_article.fr.txt"
 FLORES_FR = ROOT / "tests" / "data" / "flores_devtest_400.fr"
@@ -184,22 +188,6 @@ def make_sizes(args: argparse.Namespace, sample_sentences: int) -> Sizes:
         clients=clients,
         requests_per_client=per_client,
     )
-
-
-def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
-    """Length-sorted batches within a token budget (count x longest), as the service makes."""
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i], reverse=True)
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        longest = sizes[current[0]] if current else sizes[index]
-        if current and (len(current) + 1) * longest > budget:
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def token_ids(count: int, vocab: dict[str, Any], rng: random.Random) -> list[int]:
