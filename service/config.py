@@ -137,3 +137,19 @@ class Settings(BaseSettings):
 
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     """Timeout of one webhook attempt (connect plus answer), in seconds."""
+
+    api_keys: SecretStr | None = None
+    """Comma-separated API keys. With at least one key (here or in `api_keys_file`), the article,
+    batch, job and usage endpoints need `Authorization: Bearer <key>`. Unset: keys are off."""
+
+    api_keys_file: Path | None = None
+    """File of API keys, one per line; blank lines and lines starting with `#` are skipped. Its
+    keys add to `api_keys`. Read once at startup; an unreadable file stops the start."""
+
+    batch_max_articles: int = Field(default=20, ge=1, le=1000)
+    """Most articles one POST /summarize/batch may carry; more get 413 `too_many_articles`."""
+
+    cache_size: int = Field(default=256, ge=0)
+    """Results of /summarize and /translate kept in an in-memory LRU cache, keyed by the
+    normalized article, the options and the models. The per-paragraph translation cache holds
+    64 paragraphs per result. 0 turns both caches off."""

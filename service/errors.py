@@ -72,3 +72,18 @@ class ConflictingFieldsError(DepecheError):
 class UnsupportedLanguageError(DepecheError):
     code = "unsupported_language"
     status = 422
+
+
+class MissingApiKeyError(DepecheError):
+    code = "unauthorized"
+    status = 401
+
+
+class InvalidApiKeyError(DepecheError):
+    code = "invalid_api_key"
+    status = 401
+
+
+class BatchTooLargeError(DepecheError):
+    code = "too_many_articles"
+    status = 413

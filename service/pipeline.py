@@ -11,11 +11,13 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from service.article import ArticleInput, source_language, validate_article
+from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache, ParagraphReuse
 from service.config import Settings
 from service.device import DeviceChoice, detect_device
 from service.engines.base import GenerationSettings, Seq2SeqEngine
 from service.engines.loader import load_engine, resolve_source
 from service.results import (
+    CacheUse,
     Coverage,
     Meta,
     ModelUsed,
@@ -30,13 +32,21 @@ from service.scheduler import BatchScheduler, Progress
 from service.summarize import summarize_paragraphs
 from service.text.html import render_html
 from service.text.segment import segment_parts
-from service.translate import translate_sentences
+from service.translate import SentenceTranslation, translate_sentences
 
 log = logging.getLogger(__name__)
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
+
+
+def _shifted(progress: Progress | None, offset: int) -> Progress | None:
+    """`progress` with `offset` sentences done from the start (those reused from the cache)."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report(done + offset, total + offset)
 
 
 def configure_threads(settings: Settings) -> int:
@@ -56,6 +66,7 @@ class _TranslatedArticle:
     paragraphs: list[str]  # what the summarizer reads: body paragraphs, captions left out
     source_lang: str = "fr"
     skipped: bool = False  # English input: the translator never saw it
+    reuse: ParagraphReuse | None = None  # None when skipped
     warnings: list[str] = field(default_factory=list)
 
 
@@ -84,6 +95,8 @@ class Pipeline:
             max_length=settings.summary_max_length,
             min_length=settings.summary_min_length,
         )
+        # Translations per paragraph: an updated article re-translates only what changed.
+        self.paragraph_cache = ParagraphCache(settings.cache_size * PARAGRAPHS_PER_RESULT)
 
     def _scheduler(self, engine: Seq2SeqEngine, batch_tokens: int) -> BatchScheduler:
         return BatchScheduler(
@@ -163,6 +176,7 @@ class Pipeline:
         warnings = list(choice.warnings)
 
         translate_ms = 0.0
+        reuse: ParagraphReuse | None = None
         skipped = choice.language == "en"
         if skipped:
             # Already English: the text goes to the summarizer as it is.
@@ -174,9 +188,21 @@ class Pipeline:
                 progress(len(sentences), len(sentences))  # nothing left to translate
         else:
             started = time.perf_counter()
-            result = translate_sentences(
-                self.translation_scheduler, sentences, self.translation_settings, progress
+
+            def translate_new(todo: list[str]) -> SentenceTranslation:
+                reused = len(sentences) - len(todo)  # reported as done from the start
+                return translate_sentences(
+                    self.translation_scheduler,
+                    todo,
+                    self.translation_settings,
+                    _shifted(progress, reused),
+                )
+
+            result, reuse = self.paragraph_cache.translate_parts(
+                segmented.parts(), self.translator.info, self.translation_settings, translate_new
             )
+            if progress is not None and not reuse.translated:
+                progress(len(sentences), len(sentences))  # every paragraph came from the cache
             translate_ms = _ms(started)
             english = result.sentences
             coverage = Coverage(
@@ -214,6 +240,7 @@ class Pipeline:
             source_lang=choice.language,
             skipped=skipped,
             warnings=warnings,
+            reuse=reuse,
         )
 
     def _meta(self, done: _TranslatedArticle, later_warnings: list[str]) -> Meta:
@@ -238,6 +265,11 @@ class Pipeline:
             tokens=done.tokens,
             source_lang=done.source_lang,
             warnings=warnings,
+            cache=CacheUse(
+                paragraphs_reused=done.reuse.reused, paragraphs_translated=done.reuse.translated
+            )
+            if done.reuse is not None
+            else None,
         )
 
     def translate(

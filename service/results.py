@@ -46,6 +46,14 @@ class TokenCounts(BaseModel):
     summary_output: int = 0
 
 
+class CacheUse(BaseModel):
+    """What the paragraph cache saved: parts (headline, standfirst, body paragraphs, captions)
+    whose translation was reused from an earlier article, versus translated now."""
+
+    paragraphs_reused: int = 0
+    paragraphs_translated: int = 0
+
+
 class Meta(BaseModel):
     """How the result was made."""
 
@@ -64,6 +72,11 @@ class Meta(BaseModel):
         "skipped), from `source_lang` in the request or detected.",
     )
     warnings: list[str] = Field(default_factory=list)
+    cache: CacheUse | None = Field(
+        None,
+        description="Paragraphs reused from the translation cache versus translated now; null "
+        "when translation was skipped (English input).",
+    )
 
 
 class TranslatedBlock(BaseModel):

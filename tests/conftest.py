@@ -66,6 +66,7 @@ def settings(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Set
         device="cpu",
         intra_threads=2,
         jobs_db=tmp_path_factory.mktemp("jobs") / "jobs.sqlite3",
+        cache_size=0,  # shared by every test: no result of one may answer another (test_cache)
     )
 
 

@@ -7,13 +7,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from service import __version__
+from service.api.auth import ApiKeys, UsageCounter, require_api_key
+from service.api.auth import router as usage_router
+from service.api.batch import router as batch_router
 from service.api.errors import error_response, install_error_handlers
 from service.api.jobs import router as jobs_router
 from service.api.routes import router
 from service.api.state import ServiceState
+from service.cache import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
 from service.pipeline import Pipeline, PipelineFactory
@@ -55,6 +59,9 @@ def create_app(
     )
     app.state.depeche = state
     app.state.jobs = jobs
+    app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.usage = UsageCounter()
+    app.state.results = ResultCache(settings.cache_size)
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024
 
@@ -78,6 +85,9 @@ def create_app(
         return response
 
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(jobs_router)
+    keyed = [Depends(require_api_key)]  # /health, /ready and the docs stay open
+    app.include_router(router)  # /summarize and /translate declare the key themselves
+    app.include_router(batch_router, dependencies=keyed)
+    app.include_router(jobs_router, dependencies=keyed)
+    app.include_router(usage_router, dependencies=keyed)
     return app

@@ -52,7 +52,8 @@ def error_response(
     )
 
 
-def _describe_validation(errors: list[Any]) -> tuple[str, str]:
+def describe_validation(errors: list[Any]) -> tuple[str, str]:
+    """The envelope's code and message for pydantic's validation errors (the first one)."""
     first = errors[0] if errors else {}
     kind = str(first.get("type", ""))
     location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
@@ -74,11 +75,13 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = (
             {"Retry-After": "5" if exc.status == 503 else "2"} if exc.status in (429, 503) else None
         )
+        if exc.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
         return error_response(request, exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        code, message = _describe_validation(list(exc.errors()))
+        code, message = describe_validation(list(exc.errors()))
         return error_response(request, 422, code, message)
 
     @app.exception_handler(StarletteHTTPException)

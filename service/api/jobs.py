@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import Field
 
+from service.api.auth import record_usage
 from service.api.errors import ErrorEnvelope, request_id_of
 from service.api.schemas import SummarizeRequest, request_examples
 from service.article import validate_article
@@ -80,11 +81,14 @@ def submit_job(
 ) -> JobDocument:
     """Queue an article for /summarize's work; answers at once with the job (202) and its
     `Location`. Poll GET /jobs/{id}, or pass `callback_url` to be called when it finishes."""
-    validate_article(body.article(), jobs.settings.max_chars)
+    article_input = body.article()
+    validate_article(article_input, jobs.settings.max_chars)
     article = body.model_dump(mode="json", exclude={"callback_url"})
     record, created = jobs.submit(
         article, body.callback_url, idempotency_key, request_id_of(request)
     )
+    if created:  # a repeated Idempotency-Key is the same job: counted once
+        record_usage(request, article_input)
     response.status_code = 202 if created else 200
     response.headers["Location"] = f"/jobs/{record.id}"
     return record.document()

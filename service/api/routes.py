@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 
 from service import __version__
+from service.api.auth import record_usage, require_api_key
 from service.api.errors import ErrorEnvelope
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
 from service.article import ArticleInput, validate_article
+from service.cache import ResultCache
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
@@ -26,6 +28,7 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorEnvelope, "description": "Missing or invalid API key (keys on)."},
     413: {"model": ErrorEnvelope, "description": "Article over DEPECHE_MAX_CHARS."},
     422: {
         "model": ErrorEnvelope,
@@ -36,9 +39,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_X_CACHE = {"X-Cache": {"description": "`hit` when the result came from the cache, else `miss`."}}
+_OK: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Successful Response", "headers": _X_CACHE}
+}
+
+
 def _ready_pipeline(state: ServiceState, article: ArticleInput) -> Pipeline:
     validate_article(article, state.settings.max_chars)
     return state.require_pipeline()
+
+
+def _results(request: Request) -> ResultCache:
+    cache: ResultCache = request.app.state.results
+    return cache
+
+
+def _answered(request: Request, response: Response, article: ArticleInput, hit: bool) -> None:
+    response.headers["X-Cache"] = "hit" if hit else "miss"
+    record_usage(request, article)
 
 
 @router.get("/health", tags=["operations"])
@@ -66,23 +85,41 @@ def ready(state: StateDep) -> dict[str, Any]:
     return {"status": "ready", "device": pipeline.device.label, "models": pipeline.models()}
 
 
-@router.post("/summarize", tags=["articles"], responses=_ERRORS)
+@router.post(
+    "/summarize",
+    tags=["articles"],
+    responses={**_OK, **_ERRORS},
+    dependencies=[Depends(require_api_key)],
+)
 def summarize(
+    request: Request,
+    response: Response,
     state: StateDep,
     body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
 ) -> SummarizeResult:
     """Translate a French article into English and condense it into 3–6 key points."""
     article = body.article()
     pipeline = _ready_pipeline(state, article)
-    return pipeline.summarize(article, max_points=body.options.max_points)
+    result, hit = _results(request).summarize(pipeline, article, body.options.max_points)
+    _answered(request, response, article, hit)
+    return result
 
 
-@router.post("/translate", tags=["articles"], responses=_ERRORS)
+@router.post(
+    "/translate",
+    tags=["articles"],
+    responses={**_OK, **_ERRORS},
+    dependencies=[Depends(require_api_key)],
+)
 def translate(
+    request: Request,
+    response: Response,
     state: StateDep,
     body: Annotated[TranslateRequest, Body(openapi_examples=request_examples(False))],
 ) -> TranslateResult:
     """Translate a French article into English, title and paragraphs, sentence by sentence."""
     article = body.article()
     pipeline = _ready_pipeline(state, article)
-    return pipeline.translate(article)
+    result, hit = _results(request).translate(pipeline, article)
+    _answered(request, response, article, hit)
+    return result

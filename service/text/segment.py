@@ -67,7 +67,8 @@ class SegmentedArticle:
     standfirst: list[str] | None = None
     captions: list[list[str]] = field(default_factory=list)
 
-    def _parts(self) -> list[list[str]]:
+    def parts(self) -> list[list[str]]:
+        """Sentences per part: title, standfirst, every paragraph, then every caption."""
         return [
             *([self.title] if self.title is not None else []),
             *([self.standfirst] if self.standfirst is not None else []),
@@ -77,7 +78,7 @@ class SegmentedArticle:
 
     def all_sentences(self) -> list[str]:
         """Title, standfirst, every paragraph's, then every caption's sentences, in that order."""
-        return [s for part in self._parts() for s in part]
+        return [s for part in self.parts() for s in part]
 
     @property
     def sentence_count(self) -> int:

@@ -1,0 +1,229 @@
+"""In-memory LRU caches: whole results by normalized article, and translations per paragraph."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from service.article import ArticleInput
+from service.engines.base import GenerationSettings, ModelInfo
+from service.results import SummarizeResult, TranslateResult
+from service.translate import SentenceTranslation
+
+if TYPE_CHECKING:
+    from service.pipeline import Pipeline
+
+V = TypeVar("V")
+
+PARAGRAPHS_PER_RESULT = 64
+"""The paragraph cache holds this many paragraphs per result the result cache may hold."""
+
+
+class LRUCache(Generic[V]):
+    """A bounded, thread-safe least-recently-used map; `capacity` 0 keeps nothing."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(0, capacity)
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.capacity > 0
+
+    def get(self, key: Hashable) -> V | None:
+        """The value under `key` (now the most recently used), or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        """Store `value`, dropping the least recently used entries beyond the capacity."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def normalize(text: str | None) -> str | None:
+    """NFC, every run of whitespace as one space, no leading or trailing space."""
+    if text is None:
+        return None
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _digest(payload: Any) -> str:
+    data = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def article_key(
+    endpoint: str,
+    article: ArticleInput,
+    models: Sequence[Any],
+    options: dict[str, Any] | None = None,
+) -> str:
+    """Cache key of one result: the endpoint, the article's normalized parts (blocks with their
+    kind, title, standfirst, captions; text versus HTML input), the options (format,
+    source_lang and `options`), and every model's id, revision and engine."""
+    return _digest(
+        {
+            "endpoint": endpoint,
+            "input": "html" if article.html is not None else "text",
+            "blocks": [[block.kind, normalize(block.text)] for block in article.blocks],
+            "title": normalize(article.title),
+            "standfirst": normalize(article.standfirst),
+            "captions": [normalize(caption) for caption in article.captions],
+            "source_lang": article.source_lang,
+            "format": article.format,
+            "options": options or {},
+            "models": [_model_dict(model) for model in models],
+        }
+    )
+
+
+def _model_dict(model: Any) -> Any:
+    dump = getattr(model, "model_dump", None)
+    return dump() if callable(dump) else repr(model)
+
+
+@dataclass(frozen=True)
+class ParagraphReuse:
+    """How many paragraphs (title, standfirst, body paragraphs, captions) came from the cache."""
+
+    reused: int = 0
+    translated: int = 0
+
+
+class ParagraphCache:
+    """Translations of single paragraphs, keyed by the paragraph's sentences, the translation
+    model (id, revision, engine) and the generation settings: an updated article re-translates
+    only the paragraphs that changed."""
+
+    def __init__(self, capacity: int) -> None:
+        self._lru: LRUCache[tuple[str, ...]] = LRUCache(capacity)
+
+    @property
+    def enabled(self) -> bool:
+        return self._lru.enabled
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    @staticmethod
+    def _key(sentences: Sequence[str], model: ModelInfo, settings: GenerationSettings) -> str:
+        return _digest(
+            {
+                "sentences": list(sentences),
+                "model": [model.id, model.revision, model.engine],
+                "settings": [settings.num_beams, settings.max_length, settings.min_length],
+            }
+        )
+
+    def translate_parts(
+        self,
+        parts: Sequence[Sequence[str]],
+        model: ModelInfo,
+        settings: GenerationSettings,
+        translate: Callable[[list[str]], SentenceTranslation],
+    ) -> tuple[SentenceTranslation, ParagraphReuse]:
+        """Translate the sentences of every part (in order), reusing cached paragraphs.
+
+        Only the sentences of the paragraphs not in the cache go to `translate`, in one call;
+        the new translations are stored unless a sentence came back empty. The result has one
+        translation per sentence of `parts`, in order; token counts and `split_sentences` are
+        those of the sentences actually translated.
+        """
+        keys = [self._key(part, model, settings) if part else "" for part in parts]
+        found: list[tuple[str, ...] | None] = [
+            self._lru.get(key) if part and self.enabled else None
+            for part, key in zip(parts, keys, strict=True)
+        ]
+        missing = [i for i, part in enumerate(parts) if part and found[i] is None]
+        todo = [sentence for i in missing for sentence in parts[i]]
+        fresh = (
+            translate(todo)
+            if todo
+            else SentenceTranslation(
+                sentences=[], split_sentences=0, input_tokens=0, output_tokens=0
+            )
+        )
+        outputs = iter(fresh.sentences)
+        new: dict[int, list[str]] = {i: [next(outputs) for _ in parts[i]] for i in missing}
+        sentences: list[str] = []
+        for i, part in enumerate(parts):
+            cached = found[i]
+            if cached is not None:
+                sentences.extend(cached)
+            elif part:
+                sentences.extend(new[i])
+        for i in missing:
+            if all(s.strip() for s in new[i]):
+                self._lru.put(keys[i], tuple(new[i]))
+        reused = sum(1 for entry in found if entry is not None)
+        return (
+            SentenceTranslation(
+                sentences=sentences,
+                split_sentences=fresh.split_sentences,
+                input_tokens=fresh.input_tokens,
+                output_tokens=fresh.output_tokens,
+            ),
+            ParagraphReuse(reused=reused, translated=len(missing)),
+        )
+
+
+class ResultCache:
+    """Whole /summarize and /translate results, keyed by `article_key`; `capacity` 0 disables."""
+
+    def __init__(self, capacity: int) -> None:
+        self._lru: LRUCache[SummarizeResult | TranslateResult] = LRUCache(capacity)
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def summarize(
+        self, pipeline: Pipeline, article: ArticleInput, max_points: int | None = None
+    ) -> tuple[SummarizeResult, bool]:
+        """The summary of `article`, and whether it came from the cache."""
+        points = max_points or pipeline.settings.default_max_points
+        key = article_key("summarize", article, pipeline.models(), {"max_points": points})
+        cached = self._lru.get(key) if self._lru.enabled else None
+        if isinstance(cached, SummarizeResult):
+            return cached, True
+        result = pipeline.summarize(article, max_points=points)
+        self._lru.put(key, result)
+        return result, False
+
+    def translate(self, pipeline: Pipeline, article: ArticleInput) -> tuple[TranslateResult, bool]:
+        """The translation of `article`, and whether it came from the cache."""
+        key = article_key("translate", article, pipeline.models())
+        cached = self._lru.get(key) if self._lru.enabled else None
+        if isinstance(cached, TranslateResult):
+            return cached, True
+        result = pipeline.translate(article)
+        self._lru.put(key, result)
+        return result, False
