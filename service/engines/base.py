@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Task = Literal["translation", "summary"]
 
@@ -58,3 +59,13 @@ class Seq2SeqEngine(Protocol):
     def check(self) -> None:
         """Run a tiny tensor operation on the model's device; raise if the device is unusable."""
         ...
+
+
+def count_tokens_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[int]:
+    """Token count of each text, special tokens included, under the engine's lock: fast
+    tokenizers are not safe to share across threads."""
+    if not texts:
+        return []
+    with lock:
+        encoded = tokenizer(list(texts), truncation=False, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]

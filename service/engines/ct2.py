@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.engines.base import Generated, GenerationSettings, ModelInfo
+from service.engines.base import Generated, GenerationSettings, ModelInfo, count_tokens_locked
 
 CT2_WEIGHTS = "model.bin"
 """The file that marks a folder as a converted CTranslate2 model."""
@@ -174,11 +174,7 @@ class CT2Seq2SeqEngine:
         return self._window
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        with self._lock:
-            encoded = self.tokenizer(list(texts), truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return count_tokens_locked(self.tokenizer, self._lock, texts)
 
     def _options(self, settings: GenerationSettings) -> dict[str, Any]:
         d = self.defaults

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from service.device import DeviceChoice, ResolvedPrecision
-from service.engines.base import Generated, GenerationSettings, ModelInfo
+from service.engines.base import Generated, GenerationSettings, ModelInfo, count_tokens_locked
 
 # Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
 _NO_LIMIT = 1_000_000_000
@@ -75,11 +75,7 @@ class HFSeq2SeqEngine:
         return self._window
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        with self._lock:  # fast tokenizers are not safe to share across threads
-            encoded = self.tokenizer(list(texts), truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return count_tokens_locked(self.tokenizer, self._lock, texts)
 
     def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
         if not texts:
