@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,19 @@ def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[str]:
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+
+def wait_ready(base: str, server: subprocess.Popen[str], log: Path, timeout: float = 120) -> None:
+    """Wait until the server at `base` answers /ready with 200; fail with its log otherwise."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"server exited: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"server not ready in {timeout} s: {log.read_text()[-3000:]}")

@@ -14,21 +14,8 @@ import httpx
 import pytest
 
 from service.config import Settings
-from tests.conftest import free_port, model_env, start_server
+from tests.conftest import free_port, model_env, start_server, wait_ready
 from tests.test_pipeline import long_article
-
-
-def wait_ready(base: str, server: subprocess.Popen[str], log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"server not ready in {timeout} s: {log.read_text()[-3000:]}")
 
 
 def poll(base: str, job_id: str, until: Any, timeout: float) -> dict[str, Any]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service.config import Settings
-from tests.conftest import ROOT, SAMPLE_ARTICLE, free_port, model_env, start_server
+from tests.conftest import ROOT, SAMPLE_ARTICLE, free_port, model_env, start_server, wait_ready
 
 SCRIPT = ROOT / "scripts" / "summarize.sh"
 pytestmark = [
@@ -29,18 +27,8 @@ def server_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     log = tmp_path_factory.mktemp("server") / "server.log"
     process = start_server(env, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("the server did not become ready within 60 s")
+        wait_ready(url, process, log, timeout=60)
         yield url
     finally:
         process.terminate()
