@@ -1222,6 +1222,13 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
+def _threads_shown(threads: dict[str, int] | None) -> str:
+    """`, 2 x 1 threads` from meta.models[].threads (inter x intra); nothing when unknown."""
+    if not threads:
+        return ""
+    return f", {threads['inter']} x {threads['intra']} threads"
+
+
 def render(report: dict[str, Any]) -> str:
     sizes = report["sizes"]
     machine = report["machine"]
@@ -1363,7 +1370,8 @@ def render(report: dict[str, Any]) -> str:
         inproc = service["in_process"]
         shown = ", ".join(f"{k}={v}" for k, v in inproc.get("settings", {}).items())
         models = "; ".join(
-            f"{m.get('task')}: {m.get('engine')}" for m in inproc.get("meta", {}).get("models", [])
+            f"{m.get('task')}: {m.get('engine')}{_threads_shown(m.get('threads'))}"
+            for m in inproc.get("meta", {}).get("models", [])
         )
         add(
             f"`python -m service serve` on 127.0.0.1, POST /summarize; settings {shown}; "

@@ -52,11 +52,33 @@ class Settings(BaseSettings):
     transformers; int8 on CPU and float16 on CUDA for CTranslate2."""
 
     intra_threads: int | None = Field(default=None, ge=1)
-    """Threads inside one model call (torch intra-op, CTranslate2 intra_threads).
-    Unset: the number of cores this process may use."""
+    """Threads inside one model call (torch intra-op, CTranslate2 intra_threads), for both
+    models unless `translation_intra_threads` / `summary_intra_threads` say otherwise.
+    Unset: derived per model (`service.device.resolve_threads`): CTranslate2 on the CPU gives
+    the translation model 1 thread per call and the summary model every core; transformers
+    uses every core this process may use."""
 
-    inter_threads: int = Field(default=1, ge=1)
-    """Model calls that may run in parallel per model (CTranslate2 inter_threads)."""
+    inter_threads: int | None = Field(default=None, ge=1)
+    """Model calls that run in parallel per model (CTranslate2 inter_threads, and as many
+    scheduler workers), for both models unless `translation_inter_threads` /
+    `summary_inter_threads` say otherwise. Unset: derived per model: CTranslate2 on the CPU
+    runs one translation call per core and one summary call at a time. transformers always
+    runs one call at a time per model (its lock serializes calls)."""
+
+    translation_inter_threads: int | None = Field(default=None, ge=1)
+    """`inter_threads` for the translation model only. Unset: `inter_threads`, else derived
+    (CTranslate2 on the CPU: cores // intra threads)."""
+
+    translation_intra_threads: int | None = Field(default=None, ge=1)
+    """`intra_threads` for the translation model only. Unset: `intra_threads`, else derived
+    (CTranslate2 on the CPU: cores // inter threads)."""
+
+    summary_inter_threads: int | None = Field(default=None, ge=1)
+    """`inter_threads` for the summary model only. Unset: `inter_threads`, else 1."""
+
+    summary_intra_threads: int | None = Field(default=None, ge=1)
+    """`intra_threads` for the summary model only. Unset: `intra_threads`, else derived
+    (CTranslate2 on the CPU: cores // inter threads)."""
 
     batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     """How long a model's scheduler waits for more requests before running a batch."""

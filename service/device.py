@@ -1,11 +1,17 @@
-"""Device, dtype and precision choice: pure functions, plus the probe that feeds them from torch."""
+"""Device, dtype, precision and thread layout choice: pure functions, plus the probes that feed
+them from the machine (torch when it is loaded anyway, else CTranslate2).
+
+Nothing here imports torch at module level: a service whose two models run on CTranslate2
+never loads it (see `detect_device`).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass
 from typing import Literal
-
-import torch
 
 from service.config import DeviceName, Precision
 
@@ -14,6 +20,11 @@ EngineName = Literal["transformers", "ctranslate2"]
 
 ResolvedPrecision = Literal["float32", "bfloat16", "int8", "float16", "int8_float16"]
 """A precision once `DEPECHE_PRECISION=auto` has been decided for an engine and a device."""
+
+ModelTask = Literal["translation", "summary"]
+
+Prober = Literal["torch", "ctranslate2"]
+"""What answered whether CUDA and MPS are present."""
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -25,29 +36,42 @@ class DeviceChoice:
     """Where the models run and in which precision."""
 
     device: str
-    dtype: torch.dtype
+    dtype: str
+    """The default dtype on that device, as torch names it without `torch.` (`float16`)."""
 
     @property
     def label(self) -> str:
         """Short human form, e.g. `cuda (float16)`, used in /health and in every response."""
-        return f"{self.device} ({str(self.dtype).removeprefix('torch.')})"
+        return f"{self.device} ({self.dtype})"
+
+
+_CUDA_MISSING: dict[Prober, str] = {
+    "torch": "no CUDA device is visible to torch: install a CUDA build of torch and the NVIDIA "
+    "driver",
+    "ctranslate2": "no CUDA device is visible to CTranslate2 (both models run on it): install "
+    "the NVIDIA driver and the CUDA libraries CTranslate2 needs",
+}
 
 
 def resolve_device(
-    requested: DeviceName, *, cuda_available: bool, mps_available: bool
+    requested: DeviceName,
+    *,
+    cuda_available: bool,
+    mps_available: bool,
+    probed_by: Prober = "torch",
 ) -> DeviceChoice:
     """Pick the device: auto means CUDA in half precision when present, else CPU in float32."""
     if requested == "auto":
         if cuda_available:
-            return DeviceChoice("cuda", torch.float16)
-        return DeviceChoice("cpu", torch.float32)
+            return DeviceChoice("cuda", "float16")
+        return DeviceChoice("cpu", "float32")
     if requested == "cuda":
         if not cuda_available:
             raise DeviceUnavailableError(
-                "DEPECHE_DEVICE=cuda but no CUDA device is visible to torch: install a CUDA build "
-                "of torch and the NVIDIA driver, or set DEPECHE_DEVICE=auto or cpu."
+                f"DEPECHE_DEVICE=cuda but {_CUDA_MISSING[probed_by]}, or set DEPECHE_DEVICE=auto "
+                "or cpu."
             )
-        return DeviceChoice("cuda", torch.float16)
+        return DeviceChoice("cuda", "float16")
     if requested == "mps":
         if not mps_available:
             raise DeviceUnavailableError(
@@ -55,18 +79,98 @@ def resolve_device(
                 "set DEPECHE_DEVICE=auto or cpu."
             )
         # MPS half precision is unreliable for beam search; float32 is the safe default there.
-        return DeviceChoice("mps", torch.float32)
-    return DeviceChoice("cpu", torch.float32)
+        return DeviceChoice("mps", "float32")
+    return DeviceChoice("cpu", "float32")
 
 
-def detect_device(requested: DeviceName) -> DeviceChoice:
-    """Ask torch what this machine has and resolve the requested device against it."""
+def choose_prober(*, torch_needed: bool, torch_loaded: bool, ctranslate2_installed: bool) -> Prober:
+    """Who to ask about CUDA: torch when a model needs it (or it is loaded anyway, or there is
+    nothing else), else CTranslate2, so that a CTranslate2-only process never imports torch."""
+    if torch_needed or torch_loaded or not ctranslate2_installed:
+        return "torch"
+    return "ctranslate2"
+
+
+def detect_device(requested: DeviceName, *, torch_needed: bool = True) -> DeviceChoice:
+    """Ask the machine what it has and resolve the requested device against it.
+
+    `torch_needed=False` (both models on CTranslate2): CTranslate2 answers for CUDA and torch is
+    not imported; MPS, which CTranslate2 cannot use, is then asked of torch only when requested.
+    """
+    if requested == "cpu":
+        return resolve_device("cpu", cuda_available=False, mps_available=False)
+    prober = choose_prober(
+        torch_needed=torch_needed or requested == "mps",
+        torch_loaded="torch" in sys.modules,
+        ctranslate2_installed=importlib.util.find_spec("ctranslate2") is not None,
+    )
+    if prober == "ctranslate2":
+        import ctranslate2  # type: ignore[import-untyped]
+
+        cuda = int(ctranslate2.get_cuda_device_count()) > 0
+        return resolve_device(requested, cuda_available=cuda, mps_available=False, probed_by=prober)
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return resolve_device(
         requested,
         cuda_available=torch.cuda.is_available(),
         mps_available=bool(mps is not None and mps.is_available()),
     )
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ThreadLayout:
+    """How one model uses the CPU: `inter` calls at once, each on `intra` threads."""
+
+    inter: int
+    """Model calls that run in parallel (CTranslate2 `inter_threads`, the scheduler's workers)."""
+    intra: int
+    """Threads inside one call (CTranslate2 `intra_threads`, torch's intra-op threads)."""
+
+
+def resolve_threads(
+    task: ModelTask,
+    engine: EngineName,
+    device: str,
+    cores: int,
+    *,
+    inter: int | None = None,
+    intra: int | None = None,
+) -> ThreadLayout:
+    """The thread layout of one model. `inter` / `intra` are what the settings ask for that
+    model (None: derive it); `cores` is what this process may use.
+
+    CTranslate2 on the CPU, nothing set: the translation model runs `cores` one-thread calls
+    at once (an article is many short sentence batches, which parallelize better than they
+    thread), the summary model one call on `cores` threads (one long input). When only one of
+    the two is set, the other fills the cores: inter = cores // intra for translation (1 for
+    the summary), intra = cores // inter.
+
+    CTranslate2 on CUDA: one call at a time unless set, intra = cores (CPU-side threads).
+
+    transformers: one call at a time, always (its model lock serializes calls, so parallel
+    calls gain nothing); intra = the setting, else cores (torch's intra-op threads).
+    """
+    cores = max(1, cores)
+    if engine == "transformers":
+        return ThreadLayout(1, intra or cores)
+    if device != "cpu":
+        return ThreadLayout(inter or 1, intra or cores)
+    if inter is not None and intra is not None:
+        return ThreadLayout(inter, intra)
+    if inter is not None:
+        return ThreadLayout(inter, max(1, cores // inter))
+    if intra is not None:
+        return ThreadLayout(max(1, cores // intra) if task == "translation" else 1, intra)
+    return ThreadLayout(cores, 1) if task == "translation" else ThreadLayout(1, cores)
 
 
 class PrecisionUnavailableError(ValueError):

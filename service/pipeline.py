@@ -1,27 +1,35 @@
-"""The article pipeline: segment, translate, summarize; shared by API and CLI, no web code."""
+"""The article pipeline: segment, translate, summarize; shared by API and CLI, no web code.
+
+torch is imported only when a model runs on transformers: with both models on CTranslate2,
+the process never loads it.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import torch
-
 from service.article import ArticleInput, source_language, validate_article
 from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache, ParagraphReuse
 from service.config import Settings
-from service.device import DeviceChoice, detect_device
+from service.device import (
+    DeviceChoice,
+    ModelTask,
+    available_cores,
+    detect_device,
+    resolve_threads,
+)
 from service.engines.base import GenerationSettings, Seq2SeqEngine
-from service.engines.loader import load_engine, resolve_source
+from service.engines.loader import choose_engine, load_engine, resolve_source
 from service.results import (
     CacheUse,
     Coverage,
     Meta,
     ModelUsed,
     SummarizeResult,
+    ThreadsUsed,
     Timings,
     TokenCounts,
     TranslatedBlock,
@@ -49,12 +57,27 @@ def _shifted(progress: Progress | None, offset: int) -> Progress | None:
     return lambda done, total: report(done + offset, total + offset)
 
 
-def configure_threads(settings: Settings) -> int:
-    """Give torch one intra-op thread per core this process may use (or the setting)."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = settings.intra_threads or available or 1
+TASKS: tuple[ModelTask, ...] = ("translation", "summary")
+
+
+def requested_threads(settings: Settings, task: ModelTask) -> tuple[int | None, int | None]:
+    """(inter, intra) the settings ask of one model: its own settings, else the shared ones;
+    None where nothing is set (`resolve_threads` derives it)."""
+    if task == "translation":
+        inter, intra = settings.translation_inter_threads, settings.translation_intra_threads
+    else:
+        inter, intra = settings.summary_inter_threads, settings.summary_intra_threads
+    return (
+        inter if inter is not None else settings.inter_threads,
+        intra if intra is not None else settings.intra_threads,
+    )
+
+
+def configure_torch_threads(threads: int) -> None:
+    """Set torch's intra-op threads (one pool for the whole process); imports torch."""
+    import torch
+
     torch.set_num_threads(threads)
-    return threads
 
 
 @dataclass
@@ -99,43 +122,62 @@ class Pipeline:
         self.paragraph_cache = ParagraphCache(settings.cache_size * PARAGRAPHS_PER_RESULT)
 
     def _scheduler(self, engine: Seq2SeqEngine, batch_tokens: int) -> BatchScheduler:
+        # One worker per call the engine runs in parallel (CTranslate2's inter_threads), so that
+        # up to that many batches reach it at once; engines that report no layout get one.
+        threads = engine.info.threads
         return BatchScheduler(
             engine,
             batch_tokens=batch_tokens,
             wait_ms=self.settings.batch_wait_ms,
             max_queued=self.settings.max_queued_sentences,
-            workers=self.settings.inter_threads,
+            workers=threads.inter if threads is not None else 1,
         )
 
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
         """Resolve the device and load both models (ModelLoadError, DeviceUnavailableError)."""
-        device = detect_device(settings.device)
-        threads = configure_threads(settings)
-        engines = []
-        for task in ("translation", "summary"):
-            source = resolve_source(task, settings)
-            started = time.perf_counter()
-            engines.append(
-                load_engine(
-                    source,
-                    device,
-                    offline=settings.offline,
-                    hub_timeout_s=settings.hub_timeout_s,
-                    engine=settings.engine,
-                    precision=settings.precision,
-                    intra_threads=threads,
-                    inter_threads=settings.inter_threads,
-                )
+        sources = {task: resolve_source(task, settings) for task in TASKS}
+        chosen = {task: choose_engine(settings.engine, sources[task]) for task in TASKS}
+        on_torch = [task for task in TASKS if chosen[task] == "transformers"]
+        device = detect_device(settings.device, torch_needed=bool(on_torch))
+        requested = {task: requested_threads(settings, task) for task in TASKS}
+        if on_torch:
+            # torch has one intra-op pool per process: the larger of the two models' wishes.
+            cores = available_cores()
+            torch_threads = max(
+                resolve_threads(
+                    task, "transformers", device.device, cores, intra=requested[task][1]
+                ).intra
+                for task in on_torch
             )
+            configure_torch_threads(torch_threads)
+            for task in on_torch:
+                requested[task] = (requested[task][0], torch_threads)
+        engines = []
+        for task in TASKS:
+            source = sources[task]
+            inter, intra = requested[task]
+            started = time.perf_counter()
+            engine = load_engine(
+                source,
+                device,
+                offline=settings.offline,
+                hub_timeout_s=settings.hub_timeout_s,
+                engine=settings.engine,
+                precision=settings.precision,
+                intra_threads=intra,
+                inter_threads=inter,
+            )
+            engines.append(engine)
+            threads = engine.info.threads
             log.info(
-                "loaded %s model %s@%s on %s in %.1f s (%d threads)",
+                "loaded %s model %s@%s on %s in %.1f s (%s)",
                 task,
                 source.location,
                 source.revision,
                 device.label,
                 time.perf_counter() - started,
-                threads,
+                f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
             )
         return cls(engines[0], engines[1], device, settings)
 
@@ -152,7 +194,13 @@ class Pipeline:
     def models(self) -> list[ModelUsed]:
         return [
             ModelUsed(
-                task=e.info.task, id=e.info.id, revision=e.info.revision, engine=e.info.engine
+                task=e.info.task,
+                id=e.info.id,
+                revision=e.info.revision,
+                engine=e.info.engine,
+                threads=ThreadsUsed(inter=e.info.threads.inter, intra=e.info.threads.intra)
+                if e.info.threads is not None
+                else None,
             )
             for e in (self.translator, self.summarizer)
         ]

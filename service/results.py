@@ -9,6 +9,13 @@ from pydantic import BaseModel, Field
 from service.text.html import BlockKind
 
 
+class ThreadsUsed(BaseModel):
+    """How a model uses the CPU (DEPECHE_*_INTER_THREADS / *_INTRA_THREADS)."""
+
+    inter: int = Field(description="Model calls that run in parallel.")
+    intra: int = Field(description="Threads inside one model call.")
+
+
 class ModelUsed(BaseModel):
     """One model that worked on the article."""
 
@@ -16,6 +23,9 @@ class ModelUsed(BaseModel):
     id: str = Field(description="Hub id, or the local folder when the hub id is unknown.")
     revision: str = Field(description="Hub commit or tag; `local` for an unrecorded folder.")
     engine: str = Field(description="Inference engine, e.g. `transformers`.")
+    threads: ThreadsUsed | None = Field(
+        None, description="Thread layout: parallel calls (inter) x threads per call (intra)."
+    )
 
 
 class Coverage(BaseModel):

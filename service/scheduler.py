@@ -3,6 +3,7 @@ length-sorted, token-budgeted batches and hands each caller its own outputs, in 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -71,6 +72,11 @@ class BatchScheduler:
     batches when they use the same generation settings. The queue holds at most
     `max_queued` texts; beyond it `run` raises OverloadedError (429) at once rather than
     letting latency grow without bound.
+
+    `workers` threads call the engine, so up to that many batches run at once (CTranslate2
+    runs `inter_threads` calls in parallel). When less than a full batch per idle worker is
+    waiting, as with one article's sentences, the work is shared out: each idle worker takes
+    its part, instead of one worker taking it all while the others wait.
     """
 
     def __init__(
@@ -89,6 +95,8 @@ class BatchScheduler:
         self._queue: list[_Item] = []
         self._cond = threading.Condition()
         self._closed = False
+        self._idle = 0  # workers waiting in _take, ready to run a batch
+        self.workers = workers
         self.batches_run = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"{engine.info.task}-batcher-{i}", daemon=True)
@@ -137,8 +145,18 @@ class BatchScheduler:
             thread.join(timeout=5)
 
     def _take(self) -> list[_Item] | None:
-        """Wait for work, gather for up to wait_s more, then take one batch's worth."""
+        """Wait for work, gather for up to wait_s more, then take one batch's worth: a share
+        of it when other workers are idle too."""
         with self._cond:
+            self._idle += 1
+            try:
+                return self._take_locked()
+            finally:
+                self._idle -= 1
+
+    def _take_locked(self) -> list[_Item] | None:
+        """None only once the scheduler is closed and the queue is empty."""
+        while True:
             while not self._queue and not self._closed:
                 self._cond.wait()
             if not self._queue:
@@ -149,15 +167,26 @@ class BatchScheduler:
                 if budget_full:
                     break
                 self._cond.wait(remaining)
-            if not self._queue:  # another worker took everything while we waited
-                return None
-            settings = self._queue[0].request.settings
-            candidates = [item for item in self._queue if item.request.settings == settings]
-            first = plan_batches([item.size for item in candidates], self.batch_tokens)[0]
-            batch = [candidates[i] for i in first]
-            taken = {id(item) for item in batch}
-            self._queue = [item for item in self._queue if id(item) not in taken]
-            return batch
+            if self._queue:
+                break
+            # Another worker took everything while we gathered: wait for more (returning None
+            # here would end this worker's thread for good).
+        settings = self._queue[0].request.settings
+        candidates = [item for item in self._queue if item.request.settings == settings]
+        sizes = [item.size for item in candidates]
+        first = plan_batches(sizes, self._budget(sizes))[0]
+        batch = [candidates[i] for i in first]
+        taken = {id(item) for item in batch}
+        self._queue = [item for item in self._queue if id(item) not in taken]
+        return batch
+
+    def _budget(self, sizes: list[int]) -> int:
+        """The token budget of the next batch: `batch_tokens`, or, with other workers idle, the
+        padded cost of all that waits divided among the idle workers (so they all get work)."""
+        if self._idle <= 1:
+            return self.batch_tokens
+        share = math.ceil(len(sizes) * max(sizes) / self._idle)
+        return min(self.batch_tokens, share)
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:

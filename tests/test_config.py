@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from pydantic import ValidationError
 
 from service.config import Settings
 from service.device import DeviceChoice
-from service.pipeline import Pipeline
+from service.pipeline import Pipeline, requested_threads
 from tests.fakes import RecordingEngine
 
 
@@ -62,7 +61,33 @@ def test_summary_beams_default_to_two_and_zero_means_the_model(
     assert Settings().summary_num_beams == 2
     engine = RecordingEngine(window=64)
     pipeline = Pipeline(
-        engine, engine, DeviceChoice("cpu", torch.float32), Settings(summary_num_beams=0)
+        engine, engine, DeviceChoice("cpu", "float32"), Settings(summary_num_beams=0)
     )
     assert pipeline.summary_settings.num_beams is None
     pipeline.close()
+
+
+def test_thread_settings_are_unset_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for model in ("", "TRANSLATION_", "SUMMARY_"):
+        for kind in ("INTER", "INTRA"):
+            monkeypatch.delenv(f"DEPECHE_{model}{kind}_THREADS", raising=False)
+    settings = Settings()
+    assert requested_threads(settings, "translation") == (None, None)
+    assert requested_threads(settings, "summary") == (None, None)
+
+
+def test_per_model_thread_settings_win_over_the_shared_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPECHE_INTER_THREADS", "3")
+    monkeypatch.setenv("DEPECHE_INTRA_THREADS", "2")
+    monkeypatch.setenv("DEPECHE_TRANSLATION_INTRA_THREADS", "1")
+    monkeypatch.setenv("DEPECHE_SUMMARY_INTER_THREADS", "1")
+    monkeypatch.delenv("DEPECHE_TRANSLATION_INTER_THREADS", raising=False)
+    monkeypatch.delenv("DEPECHE_SUMMARY_INTRA_THREADS", raising=False)
+    settings = Settings()
+    assert requested_threads(settings, "translation") == (3, 1)
+    assert requested_threads(settings, "summary") == (1, 2)
+    monkeypatch.setenv("DEPECHE_SUMMARY_INTER_THREADS", "0")
+    with pytest.raises(ValidationError):
+        Settings()

@@ -104,3 +104,96 @@ def test_different_settings_never_share_a_batch() -> None:
         assert beams.result(5).texts == ["<trois>"]
     assert sorted(map(sorted, engine.batches)) == [["deux", "un"], ["trois"]]
     scheduler.close()
+
+
+class ConcurrencyEngine(RecordingEngine):
+    """Takes a while per batch and records how many batches ran at the same time."""
+
+    def __init__(self, seconds: float = 0.2) -> None:
+        super().__init__(window=64)
+        self.seconds = seconds
+        self.active = 0
+        self.most_active = 0
+        self._count = threading.Lock()
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        with self._count:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        time.sleep(self.seconds)
+        with self._count:
+            self.active -= 1
+        return super().generate(texts, settings)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_one_article_is_shared_out_among_idle_workers(workers: int) -> None:
+    # One caller's twelve short texts fit one batch; with several idle workers (CTranslate2
+    # inter_threads > 1) they are split so that every worker runs a part at the same time.
+    engine = ConcurrencyEngine()
+    scheduler = BatchScheduler(
+        engine, batch_tokens=4096, wait_ms=20, max_queued=1000, workers=workers
+    )
+    texts = [f"phrase {i} " + "mot " * (i % 4) for i in range(12)]
+    started = time.monotonic()
+    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    elapsed = time.monotonic() - started
+    scheduler.close()
+    assert len(engine.batches) == workers
+    assert engine.most_active == workers
+    assert sorted(engine.inputs) == sorted(texts)
+    assert elapsed < engine.seconds * 2, "the parts should run side by side"
+
+
+def test_a_single_worker_keeps_one_batch() -> None:
+    engine = ConcurrencyEngine(seconds=0.01)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=1000)
+    texts = [f"phrase {i}" for i in range(12)]
+    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    assert len(engine.batches) == 1
+    assert engine.most_active == 1
+
+
+class FirstBatchBlocks(RecordingEngine):
+    """Holds the batch that contains `premier` until released; every other batch runs at once."""
+
+    def __init__(self) -> None:
+        super().__init__(window=64)
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        if "premier" in texts:
+            self.started.set()
+            self.release.wait(10)
+        return super().generate(texts, settings)
+
+
+def test_a_busy_worker_leaves_a_full_batch_to_the_idle_one() -> None:
+    # Two workers, one held by a long batch: the other is the only one waiting, so it takes
+    # everything in one batch instead of a share.
+    engine = FirstBatchBlocks()
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=0, max_queued=1000, workers=2)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(scheduler.run, ["premier"], DEFAULTS)
+        assert engine.started.wait(5)
+        texts = [f"phrase {i}" for i in range(10)]
+        assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+        assert len(engine.batches) == 1  # the blocked batch has not been recorded yet
+        engine.release.set()
+        assert first.result(5).texts == ["<premier>"]
+    scheduler.close()
+
+
+def test_workers_outlive_rounds_where_another_worker_took_everything() -> None:
+    # A worker that finds the queue emptied by another one while it gathered goes back to
+    # waiting; it used to end its thread, leaving fewer workers after every small request.
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=5, max_queued=100, workers=3)
+    for i in range(5):
+        assert scheduler.run([f"phrase {i}"], DEFAULTS).texts == [f"<phrase {i}>"]
+    time.sleep(0.05)  # past every worker's gathering wait
+    assert all(thread.is_alive() for thread in scheduler._threads)
+    scheduler.close()
+    assert not any(thread.is_alive() for thread in scheduler._threads)

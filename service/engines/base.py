@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from service.device import ThreadLayout
+
 Task = Literal["translation", "summary"]
 
 
@@ -18,6 +20,8 @@ class ModelInfo:
     id: str
     revision: str
     engine: str
+    threads: ThreadLayout | None = None
+    """How the engine uses the CPU; None when unknown (test doubles)."""
 
 
 @dataclass(frozen=True)

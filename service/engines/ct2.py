@@ -58,6 +58,39 @@ def _target_vocabulary(folder: Path) -> set[str] | None:
     return None
 
 
+# Names that AutoTokenizer maps to something else, or that need its remote-code handling.
+_AUTO_ONLY_TOKENIZERS = frozenset({"PythonBackend"})
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved beside converted weights, as the class its `tokenizer_config.json`
+    names (scripts/convert_models.py always records it).
+
+    Not AutoTokenizer: it reads the folder's `config.json` through transformers' configuration
+    module, which imports torch whenever torch is installed (`transformers.configuration_utils`
+    imports `modeling_rope_utils`, which does `import torch`), and a CTranslate2 model needs no
+    torch. The tokenizer class itself loads without it. A folder that names no class, an
+    unknown one, or remote code falls back to AutoTokenizer.
+    """
+    import transformers
+
+    config = _read_json(folder / "tokenizer_config.json")
+    name = config.get("tokenizer_class")
+    cls: Any = None
+    if (
+        isinstance(name, str)
+        and name.isidentifier()
+        and name not in _AUTO_ONLY_TOKENIZERS
+        and "auto_map" not in config
+    ):
+        cls = getattr(transformers, name, None)
+        if cls is None and name.endswith("Fast"):  # saved by transformers 4
+            cls = getattr(transformers, name.removesuffix("Fast"), None)
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        cls = transformers.AutoTokenizer
+    return cls.from_pretrained(str(folder), local_files_only=True)
+
+
 @dataclass(frozen=True)
 class DecodingDefaults:
     """The model's own generation config, with transformers' defaults where it says nothing."""
@@ -151,9 +184,8 @@ class CT2Seq2SeqEngine:
     ) -> CT2Seq2SeqEngine:
         """Load a converted folder: the translator on `device`, the tokenizer beside it."""
         import ctranslate2  # type: ignore[import-untyped]
-        from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        tokenizer = load_tokenizer(folder)
         translator = ctranslate2.Translator(
             str(folder),
             device=device,

@@ -35,6 +35,11 @@ def load_dtype(precision: ResolvedPrecision) -> torch.dtype:
     return _LOAD_DTYPES[precision]
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """torch's name of a dtype without the module, as `DeviceChoice.dtype` holds it."""
+    return str(dtype).removeprefix("torch.")
+
+
 def apply_precision(model: Any, precision: ResolvedPrecision) -> Any:
     """Cast or quantize a loaded model; int8 replaces each `nn.Linear` by a dynamic int8 one."""
     if precision == "int8":
@@ -107,7 +112,8 @@ class HFSeq2SeqEngine:
 
     def check(self) -> None:
         with torch.inference_mode():
-            probe = torch.ones(2, 2, device=self.device.device, dtype=self.device.dtype)
+            dtype = getattr(torch, self.device.dtype)
+            probe = torch.ones(2, 2, device=self.device.device, dtype=dtype)
             value = float((probe @ probe).sum())
         if value != 8.0:
             raise RuntimeError(f"device check on {self.device.label} returned {value}, not 8")

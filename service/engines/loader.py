@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -21,11 +21,16 @@ from service.device import (
     EngineName,
     PrecisionUnavailableError,
     ResolvedPrecision,
+    ThreadLayout,
+    available_cores,
     resolve_precision,
+    resolve_threads,
 )
 from service.engines.base import ModelInfo, Seq2SeqEngine, Task
 from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
-from service.engines.hf import HFSeq2SeqEngine, apply_precision, load_dtype
+
+if TYPE_CHECKING:
+    from service.engines.hf import HFSeq2SeqEngine
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +201,17 @@ def _engine_label(engine: EngineName, precision: ResolvedPrecision) -> str:
 
 
 def _load_pretrained(
-    source: ModelSource, device: DeviceChoice, precision: ResolvedPrecision, local_only: bool
+    source: ModelSource,
+    device: DeviceChoice,
+    precision: ResolvedPrecision,
+    threads: ThreadLayout,
+    *,
+    local_only: bool,
 ) -> HFSeq2SeqEngine:
+    # torch comes in here, with the first transformers model, and not before.
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from service.engines.hf import HFSeq2SeqEngine, apply_precision, dtype_name, load_dtype
 
     kwargs: dict[str, Any] = {"local_files_only": local_only}
     if not source.is_local:
@@ -214,9 +227,11 @@ def _load_pretrained(
         source.hub_id or source.location,
         source.revision,
         _engine_label("transformers", precision),
+        threads,
     )
     # The device check runs in the dtype of the weights (float32 around int8 kernels).
-    return HFSeq2SeqEngine(model, tokenizer, info, dataclasses.replace(device, dtype=dtype))
+    weights = dataclasses.replace(device, dtype=dtype_name(dtype))
+    return HFSeq2SeqEngine(model, tokenizer, info, weights)
 
 
 def choose_engine(requested: EngineSetting, source: ModelSource) -> EngineName:
@@ -240,8 +255,7 @@ def _load_ct2(
     source: ModelSource,
     device: DeviceChoice,
     precision: ResolvedPrecision,
-    intra_threads: int,
-    inter_threads: int,
+    threads: ThreadLayout,
 ) -> CT2Seq2SeqEngine:
     env = _ENV_NAME[source.task]
     folder = Path(source.location)
@@ -258,22 +272,16 @@ def _load_ct2(
         source.hub_id or source.location,
         source.revision,
         _engine_label("ctranslate2", precision),
+        threads,
     )
     return CT2Seq2SeqEngine.load(
         folder,
         info,
         device=device.device,
         compute_type=precision,
-        intra_threads=intra_threads,
-        inter_threads=inter_threads,
+        intra_threads=threads.intra,
+        inter_threads=threads.inter,
     )
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def load_engine(
@@ -285,16 +293,29 @@ def load_engine(
     engine: EngineSetting = "auto",
     precision: Precision = "auto",
     intra_threads: int | None = None,
-    inter_threads: int = 1,
+    inter_threads: int | None = None,
 ) -> Seq2SeqEngine:
     """Load one model with the engine and precision the settings ask for (auto: see
-    `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError."""
+    `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError.
+
+    `intra_threads` / `inter_threads` are what the settings ask of this model (None: derive
+    it); `resolve_threads` decides the layout, which `info.threads` reports. For transformers
+    the caller sets torch's (process-wide) thread count.
+    """
     env = _ENV_NAME[source.task]
     chosen = choose_engine(engine, source)
     try:
         resolved = resolve_precision(chosen, device.device, precision)
     except PrecisionUnavailableError as exc:
         raise ModelLoadError(str(exc)) from None
+    threads = resolve_threads(
+        source.task,
+        chosen,
+        device.device,
+        available_cores(),
+        inter=inter_threads,
+        intra=intra_threads,
+    )
     if source.is_local and not (Path(source.location) / "config.json").is_file():
         raise ModelLoadError(
             f"The {source.task} model folder {source.location} does not exist or holds no "
@@ -303,9 +324,7 @@ def load_engine(
         )
     if chosen == "ctranslate2":
         try:
-            return _load_ct2(
-                source, device, resolved, intra_threads or available_cores(), inter_threads
-            )
+            return _load_ct2(source, device, resolved, threads)
         except ModelLoadError:
             raise
         except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError for bad folders
@@ -322,9 +341,9 @@ def load_engine(
         )
     try:
         if source.is_local:
-            return _load_pretrained(source, device, resolved, local_only=True)
+            return _load_pretrained(source, device, resolved, threads, local_only=True)
         try:  # the local Hugging Face cache first: no network when the model is already there
-            return _load_pretrained(source, device, resolved, local_only=True)
+            return _load_pretrained(source, device, resolved, threads, local_only=True)
         except OSError:
             if offline:
                 raise ModelLoadError(
@@ -335,7 +354,7 @@ def load_engine(
                 ) from None
         _probe_hub(source, hub_timeout_s)
         log.info("downloading %s model %s@%s", source.task, source.location, source.revision)
-        return _load_pretrained(source, device, resolved, local_only=False)
+        return _load_pretrained(source, device, resolved, threads, local_only=False)
     except ModelLoadError:
         raise
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad folders

@@ -8,20 +8,23 @@ pipeline must work unchanged on CTranslate2 engines.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
-import torch
 
 from service.config import Precision, Settings
-from service.device import DeviceChoice
+from service.device import DeviceChoice, ThreadLayout, available_cores
 from service.engines.base import GenerationSettings, Seq2SeqEngine, Task
-from service.engines.ct2 import CT2Seq2SeqEngine
+from service.engines.ct2 import CT2Seq2SeqEngine, load_tokenizer
 from service.engines.loader import (
     EngineSetting,
     ModelLoadError,
@@ -33,7 +36,7 @@ from service.engines.loader import (
 from service.pipeline import Pipeline
 from tests.conftest import DATA, ROOT, _load_script
 
-CPU = DeviceChoice("cpu", torch.float32)
+CPU = DeviceChoice("cpu", "float32")
 GREEDY = GenerationSettings(num_beams=1)
 MODEL_DEFAULTS = GenerationSettings()
 
@@ -370,3 +373,152 @@ def test_ctranslate2_on_cpu_refuses_16_bit(ct2_models: Path, precision: Precisio
     with pytest.raises(ModelLoadError, match=f"DEPECHE_PRECISION={precision}") as caught:
         load("translation", ct2_models / "translation", precision=precision)
     assert "\n" not in str(caught.value)
+
+
+# --- thread layout, parallel batches, and a process without torch -----------------------------
+
+
+@pytest.mark.parametrize("task", ["translation", "summary"])
+def test_tokenizer_is_the_one_autotokenizer_builds(ct2_models: Path, task: Task) -> None:
+    from transformers import AutoTokenizer
+
+    folder = ct2_models / task
+    ours = load_tokenizer(folder)
+    auto = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    assert type(ours) is type(auto)
+    texts = (DATA / "flores_devtest_400.fr").read_text(encoding="utf-8").splitlines()[:20]
+    assert ours(texts)["input_ids"] == auto(texts)["input_ids"]
+
+
+def article_of(pairs: list[tuple[str, str]]) -> tuple[str, list[str]]:
+    groups = [pairs[i : i + 3] for i in range(0, len(pairs), 3)]
+    french = "\n\n".join(" ".join(fr for fr, _ in g) for g in groups)
+    return french, [" ".join(en for _, en in g) for g in groups]
+
+
+def test_default_layout_per_model_is_loaded_and_reported(ct2_models: Path) -> None:
+    pipeline = Pipeline.load(
+        Settings(
+            translation_model=str(ct2_models / "translation"),
+            summary_model=str(ct2_models / "summary"),
+            offline=True,
+            device="cpu",
+        )
+    )
+    cores = available_cores()
+    translator, summarizer = pipeline.translator, pipeline.summarizer
+    assert translator.info.threads == ThreadLayout(inter=cores, intra=1)
+    assert summarizer.info.threads == ThreadLayout(inter=1, intra=cores)
+    assert isinstance(translator, CT2Seq2SeqEngine)
+    assert isinstance(summarizer, CT2Seq2SeqEngine)
+    assert translator.translator.num_translators == cores
+    assert summarizer.translator.num_translators == 1
+    assert pipeline.translation_scheduler.workers == cores
+    assert pipeline.summary_scheduler.workers == 1
+    threads = [m.threads.model_dump() if m.threads else None for m in pipeline.models()]
+    assert threads == [{"inter": cores, "intra": 1}, {"inter": 1, "intra": cores}]
+    pipeline.close()
+
+
+class CountingTranslator:
+    """Wraps a ctranslate2.Translator: records how many translate_batch calls overlap."""
+
+    def __init__(self, translator: Any) -> None:
+        self.translator = translator
+        self.active = 0
+        self.most_active = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def translate_batch(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(0.1)  # long enough for a parallel call to start meanwhile
+            return self.translator.translate_batch(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def test_parallel_batches_of_one_article_reach_ctranslate2(
+    ct2_models: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    pipeline = Pipeline.load(
+        Settings(
+            translation_model=str(ct2_models / "translation"),
+            summary_model=str(ct2_models / "summary"),
+            offline=True,
+            device="cpu",
+            translation_inter_threads=2,
+            translation_intra_threads=1,
+            cache_size=0,
+        )
+    )
+    engine = pipeline.translator
+    assert isinstance(engine, CT2Seq2SeqEngine)
+    assert engine.translator.num_translators == 2
+    counting = CountingTranslator(engine.translator)
+    engine.translator = counting
+    french, english = article_of(memorized_pairs)
+    result = pipeline.translate(french)
+    pipeline.close()
+    assert result.translation.paragraphs == english
+    assert counting.calls >= 2
+    assert counting.most_active == 2, "the article's batches should run side by side"
+    assert result.meta.models[0].threads is not None
+    assert result.meta.models[0].threads.model_dump() == {"inter": 2, "intra": 1}
+
+
+TORCH_FREE = """
+import json, sys, resource, time
+started = time.perf_counter()
+import service.api.app  # the whole service, as `python -m service serve` imports it
+from service.config import Settings
+from service.pipeline import Pipeline
+
+translation, summary, text = sys.argv[1:4]
+pipeline = Pipeline.load(Settings(translation_model=translation, summary_model=summary,
+                                  offline=True, device="auto", cache_size=0))
+ready = time.perf_counter() - started
+result = pipeline.summarize(text, max_points=3)
+pipeline.close()
+print(json.dumps({
+    "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
+    "paragraphs": result.translation.paragraphs,
+    "engines": [m.engine for m in result.meta.models],
+    "device": result.meta.device,
+    "ready_s": ready,
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def test_a_ctranslate2_only_service_never_imports_torch(
+    ct2_models: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    french, english = article_of(memorized_pairs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEPECHE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TORCH_FREE,
+            str(ct2_models / "translation"),
+            str(ct2_models / "summary"),
+            french,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["torch"] == [], "torch was imported by a CTranslate2-only service"
+    assert report["engines"] == ["ctranslate2 (int8)", "ctranslate2 (int8)"]
+    assert report["paragraphs"] == english

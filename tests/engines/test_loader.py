@@ -18,7 +18,7 @@ from service.engines.loader import (
 )
 from tests.conftest import ROOT, free_port
 
-CPU = DeviceChoice("cpu", __import__("torch").float32)
+CPU = DeviceChoice("cpu", "float32")
 
 
 def test_manifest_pins_the_default_models() -> None:

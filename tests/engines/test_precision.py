@@ -12,7 +12,7 @@ from service.device import DeviceChoice, EngineName, PrecisionUnavailableError, 
 from service.engines.base import GenerationSettings
 from service.engines.loader import ModelLoadError, ModelSource, load_engine
 
-CPU = DeviceChoice("cpu", torch.float32)
+CPU = DeviceChoice("cpu", "float32")
 
 
 @pytest.mark.parametrize(
