@@ -129,11 +129,21 @@ class Settings(BaseSettings):
     keys) and, with the sqlite backend, of the queue itself. Its folder is created if needed."""
 
     jobs_backend: Literal["sqlite", "redis"] = "sqlite"
-    """Where the job queue lives: `sqlite` (in `jobs_db`, one host) or `redis` (`redis_url`,
-    for separate `python -m service worker` processes). The job table stays in `jobs_db`."""
+    """Where jobs live: `sqlite` (queue, job table and usage counts in `jobs_db`: one host, no
+    server to run) or `redis` (all of it in `redis_url`: API replicas and `python -m service
+    worker` processes on several machines share one newsroom's jobs)."""
 
     redis_url: str = "redis://localhost:6379/0"
-    """Redis server of the job queue when `jobs_backend` is `redis`."""
+    """Redis server of the jobs, queue and usage counts when `jobs_backend` is `redis`."""
+
+    redis_prefix: str = Field(default="depeche", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Prefix of every Redis key (and the queue's name), so several services can share one
+    Redis server."""
+
+    jobs_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
+    """Finished jobs (result, webhook attempts and Idempotency-Key) are deleted this long after
+    they finish (default 7 days); a job whose webhook is still being delivered is kept. 0: kept
+    forever."""
 
     jobs_workers: int = Field(default=1, ge=0, le=16)
     """Job workers inside the API process. 1: jobs run in the service itself; 0: this process
@@ -149,6 +159,10 @@ class Settings(BaseSettings):
     webhook_allow: str = ""
     """Comma-separated host names and CIDRs that webhooks may reach even though they resolve to
     private, loopback or link-local addresses (those are refused otherwise)."""
+
+    webhook_allow_public: bool = True
+    """Whether webhooks may reach any public address. false: a strict allow-list, where only
+    the hosts and CIDRs in `webhook_allow` may be called back."""
 
     webhook_max_attempts: int = Field(default=5, ge=1, le=20)
     """Webhook delivery attempts at most; the first 2xx answer ends them."""

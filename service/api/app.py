@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from service import __version__
-from service.api.auth import ApiKeys, UsageCounter, require_api_key
+from service.api.auth import ApiKeys, require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
 from service.api.errors import error_response, install_error_handlers
@@ -21,6 +21,7 @@ from service.cache import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
 from service.pipeline import Pipeline, PipelineFactory
+from service.usage import open_usage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -43,6 +44,7 @@ def create_app(
     settings = settings or Settings()
     state = ServiceState(settings, pipeline, pipeline_factory, on_load_failure)
     jobs = JobSystem(settings, lambda: state.pipeline)  # workers start once models load
+    usage = open_usage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +52,7 @@ def create_app(
         jobs.start()
         yield
         jobs.stop()
+        usage.close()
 
     app = FastAPI(
         title="Dépêche",
@@ -60,7 +63,7 @@ def create_app(
     app.state.depeche = state
     app.state.jobs = jobs
     app.state.api_keys = ApiKeys.from_settings(settings)
-    app.state.usage = UsageCounter()
+    app.state.usage = usage
     app.state.results = ResultCache(settings.cache_size)
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024

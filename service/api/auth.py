@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from service.api.errors import ErrorEnvelope
 from service.article import ArticleInput
 from service.config import Settings
 from service.errors import InvalidApiKeyError, MissingApiKeyError
+from service.usage import Storage, UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,16 @@ class KeyUsage(BaseModel):
 
 
 class UsageReport(BaseModel):
-    """Answer of GET /usage: counts per key id since the service started."""
+    """Answer of GET /usage: counts per key id since counting started."""
 
-    since: datetime = Field(description="When counting started (the service's start; UTC).")
+    since: datetime = Field(
+        description="When counting started (UTC): the first start of a service on this jobs "
+        "store, or of this process when `storage` is `memory`."
+    )
+    storage: Storage = Field(
+        description="Where the counts are kept: `sqlite` (the jobs database) or `redis` (shared "
+        "by every replica) survive restarts; `memory` means the store could not be opened."
+    )
     keys: dict[str, KeyUsage] = Field(
         description="Per key id (first 8 hex digits of the key's SHA-256; `anonymous` while "
         "keys are off)."
@@ -138,41 +145,40 @@ class UsageReport(BaseModel):
     total: KeyUsage
 
 
-class UsageCounter:
-    """Per-key counts of articles and characters, in memory: they restart at zero with the
-    service."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._since = datetime.now(UTC)
-        self._counts: dict[str, KeyUsage] = {}
-
-    def record(self, key_id: str, characters: int, articles: int = 1) -> None:
-        with self._lock:
-            usage = self._counts.setdefault(key_id, KeyUsage())
-            usage.articles += articles
-            usage.characters += characters
-
-    def report(self) -> UsageReport:
-        with self._lock:
-            keys = {key: usage.model_copy() for key, usage in sorted(self._counts.items())}
-        total = KeyUsage(
-            articles=sum(u.articles for u in keys.values()),
-            characters=sum(u.characters for u in keys.values()),
-        )
-        return UsageReport(since=self._since, keys=keys, total=total)
+def usage_report(store: UsageStore) -> UsageReport:
+    totals = store.totals()
+    keys = {
+        key: KeyUsage(articles=articles, characters=characters)
+        for key, (articles, characters) in sorted(totals.keys.items())
+    }
+    total = KeyUsage(
+        articles=sum(u.articles for u in keys.values()),
+        characters=sum(u.characters for u in keys.values()),
+    )
+    return UsageReport(
+        since=datetime.fromtimestamp(totals.since, UTC),
+        storage=totals.storage,
+        keys=keys,
+        total=total,
+    )
 
 
 def record_usage(request: Request, article: ArticleInput) -> None:
-    """Count one successful article for the key that sent `request`."""
-    counter: UsageCounter = request.app.state.usage
-    counter.record(getattr(request.state, "api_key_id", ANONYMOUS), article.size())
+    """Count one accepted article for the key that sent `request`. Counting never fails the
+    request: a store error is logged and the article is answered all the same."""
+    store: UsageStore = request.app.state.usage
+    key_id = getattr(request.state, "api_key_id", ANONYMOUS)
+    try:
+        store.record(key_id, article.size())
+    except Exception:
+        log.exception("usage of key %s could not be counted", key_id)
 
 
 router = APIRouter(tags=["operations"])
 
 _USAGE_EXAMPLE = {
     "since": "2026-11-28T09:00:00Z",
+    "storage": "sqlite",
     "keys": {
         "3f1a9c0e": {"articles": 41, "characters": 120394},
         "b77d2e15": {"articles": 3, "characters": 8120},
@@ -189,8 +195,8 @@ _USAGE_EXAMPLE = {
     },
 )
 def usage(request: Request) -> UsageReport:
-    """Articles and characters per API key since the service started (in memory: a restart
-    resets them). Counts successful /summarize, /translate and batch articles, and accepted
-    jobs."""
-    counter: UsageCounter = request.app.state.usage
-    return counter.report()
+    """Articles and characters per API key, kept in the jobs store (SQLite file or Redis), so
+    they survive restarts and add up across replicas. Counts successful /summarize, /translate
+    and batch articles, and accepted jobs."""
+    store: UsageStore = request.app.state.usage
+    return usage_report(store)

@@ -20,7 +20,6 @@ from service.config import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "depeche"
 IDLE_POLL_MAX_S = 0.5
 """Longest pause between two looks at an empty SQLite queue (Redis blocks instead)."""
 
@@ -28,10 +27,10 @@ IDLE_POLL_MAX_S = 0.5
 def make_huey(settings: Settings) -> Huey:
     """The huey instance of the configured backend (its storage is opened lazily)."""
     if settings.jobs_backend == "redis":
-        return RedisHuey(QUEUE_NAME, url=settings.redis_url, results=False, utc=True)
+        return RedisHuey(settings.redis_prefix, url=settings.redis_url, results=False, utc=True)
     settings.jobs_db.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(
-        QUEUE_NAME, filename=str(settings.jobs_db), results=False, utc=True, timeout=10
+        "depeche", filename=str(settings.jobs_db), results=False, utc=True, timeout=10
     )
 
 

@@ -18,8 +18,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from service.config import Settings
@@ -32,7 +33,7 @@ from service.errors import (
 )
 from service.jobs.queue import JobQueue
 from service.jobs.runner import JobRunner
-from service.jobs.store import JobRecord, JobStore
+from service.jobs.store import JobRecord, JobStore, StoreUnavailableError, open_store
 from service.jobs.webhooks import (
     AllowList,
     DeliveryStoppedError,
@@ -49,7 +50,9 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 2.0
 """How long stopping waits for a running job before putting it back in the queue."""
 QUEUED_GRACE_S = 5.0
-"""A queued job older than this with no task in the queue is enqueued again at startup."""
+"""A queued job older than this with no task in the queue is enqueued again."""
+SWEEP_EVERY_S = 60.0
+"""How often a worker process looks for lost queued jobs and deletes expired ones."""
 
 
 def body_hash(body: dict[str, Any]) -> str:
@@ -82,6 +85,15 @@ def _owner_is_gone(owner: str | None, me: str) -> bool | None:
     return None  # a live pid may have been reused: let the heartbeat tell
 
 
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn an unreachable job table into the API's 503 `jobs_unavailable`."""
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        raise JobsUnavailableError(f"The job store is unreachable: {exc}; retry later.") from exc
+
+
 class JobSystem:
     """Owns the store, the queue and the threads that run, watch and report jobs."""
 
@@ -96,7 +108,7 @@ class JobSystem:
         self.pipeline = pipeline
         self.resolver = resolver
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.allow = AllowList.parse(settings.webhook_allow)
+        self.allow = AllowList.parse(settings.webhook_allow, public=settings.webhook_allow_public)
         self.store: JobStore | None = None
         self.queue: JobQueue | None = None
         self.runner: JobRunner | None = None
@@ -121,7 +133,7 @@ class JobSystem:
     def open(self) -> None:
         """Open the table and the queue; on failure the API answers 503 for /jobs only."""
         try:
-            self.store = JobStore(self.settings.jobs_db)
+            self.store = open_store(self.settings)
             self.runner = JobRunner(self.store, self.pipeline, self.owner, self.dispatch_webhook)
             self.queue = JobQueue(self.settings, self.runner.run)
         except Exception as exc:
@@ -183,13 +195,28 @@ class JobSystem:
 
     def _keep(self) -> None:
         interval = min(self.settings.jobs_stale_s / 3, 5.0)
+        last_sweep = time.monotonic()
         while not self._stop.wait(interval):
             try:
                 assert self.store is not None
                 self.store.heartbeat(self._mine())
                 self.reap()
+                if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                    last_sweep = time.monotonic()
+                    self.requeue_lost()
+                    self.purge()
             except Exception:
                 log.exception("job keeper failed; trying again")
+
+    def purge(self) -> int:
+        """Delete finished jobs older than DEPECHE_JOBS_RETENTION_S (0: keep them all)."""
+        assert self.store is not None
+        if not self.settings.jobs_retention_s:
+            return 0
+        count = self.store.purge(time.time() - self.settings.jobs_retention_s)
+        if count:
+            log.info("deleted %d finished job(s) past the retention period", count)
+        return count
 
     def _gone(self, owner: str | None, heartbeat: float | None) -> bool:
         verdict = _owner_is_gone(owner, self.owner)
@@ -213,10 +240,17 @@ class JobSystem:
                 self.dispatch_webhook(job_id)
 
     def recover(self) -> None:
-        """At startup: take over gone owners' work, and enqueue queued jobs the queue lost."""
+        """At startup: take over gone owners' work, enqueue queued jobs the queue lost, and
+        delete jobs past retention."""
+        self.reap()
+        self.requeue_lost()
+        self.purge()
+
+    def requeue_lost(self) -> None:
+        """Enqueue jobs the table holds as queued for a while that are not in the queue (a
+        crash between the two writes). A duplicate task is harmless: claims are fenced."""
         assert self.store is not None
         assert self.queue is not None
-        self.reap()
         pending = self.queue.pending_ids()
         for job_id in self.store.ids("queued", created_before=time.time() - QUEUED_GRACE_S):
             if job_id not in pending:
@@ -266,6 +300,16 @@ class JobSystem:
         request_id: str,
     ) -> tuple[JobRecord, bool]:
         """Queue a job (the body is /summarize's); with a known key, the same job and False."""
+        with _reachable():
+            return self._submit(body, callback_url, idempotency_key, request_id)
+
+    def _submit(
+        self,
+        body: dict[str, Any],
+        callback_url: str | None,
+        idempotency_key: str | None,
+        request_id: str,
+    ) -> tuple[JobRecord, bool]:
         store, queue = self._ready()
         fingerprint = body_hash({**body, "callback_url": callback_url})
         if idempotency_key is not None:
@@ -306,7 +350,8 @@ class JobSystem:
 
     def get(self, job_id: str) -> JobRecord:
         store, _ = self._ready()
-        record = store.get(job_id)
+        with _reachable():
+            record = store.get(job_id)
         if record is None:
             raise JobNotFoundError(f"There is no job {job_id}.")
         return record
@@ -314,7 +359,8 @@ class JobSystem:
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued job (again: no-op); a running or finished one cannot be."""
         store, _ = self._ready()
-        record, cancelled = store.cancel(job_id)
+        with _reachable():
+            record, cancelled = store.cancel(job_id)
         if record is None:
             raise JobNotFoundError(f"There is no job {job_id}.")
         if not cancelled:

@@ -63,13 +63,15 @@ def verify(
 
 @dataclass(frozen=True)
 class AllowList:
-    """Host names and networks that callbacks may reach although they are not public."""
+    """Host names and networks that callbacks may reach although they are not public, and
+    whether public addresses are open to all (else only listed targets may be called)."""
 
     hosts: frozenset[str]
     networks: tuple[IPNetwork, ...]
+    public: bool = True
 
     @classmethod
-    def parse(cls, text: str) -> AllowList:
+    def parse(cls, text: str, *, public: bool = True) -> AllowList:
         hosts: set[str] = set()
         networks: list[IPNetwork] = []
         for entry in (part.strip() for part in text.split(",")):
@@ -79,7 +81,7 @@ class AllowList:
                 networks.append(ipaddress.ip_network(entry, strict=False))
             except ValueError:
                 hosts.add(entry.lower().rstrip("."))
-        return cls(frozenset(hosts), tuple(networks))
+        return cls(frozenset(hosts), tuple(networks), public)
 
     def allows(self, address: IPAddress) -> bool:
         return any(address in network for network in self.networks)
@@ -100,8 +102,9 @@ def _public(address: IPAddress) -> bool:
 def check_target(url: str, allow: AllowList, resolver: Resolver = resolve) -> None:
     """Refuse (CallbackNotAllowedError) a callback URL that is not http(s), or whose host
     resolves to any private, loopback, link-local or otherwise non-public address that the
-    allow-list does not cover. A host listed by name is allowed as it is. Raises
-    socket.gaierror when the host does not resolve."""
+    allow-list does not cover (with `allow.public` off: to any address it does not cover). A
+    host listed by name is allowed as it is. Raises socket.gaierror when the host does not
+    resolve."""
     if len(url) > MAX_URL_LENGTH:
         raise CallbackNotAllowedError(f"callback_url is over {MAX_URL_LENGTH} characters.")
     try:
@@ -116,10 +119,17 @@ def check_target(url: str, allow: AllowList, resolver: Resolver = resolve) -> No
         return
     for text in resolver(host, port):
         address = ipaddress.ip_address(text.split("%", 1)[0])
-        if not _public(address) and not allow.allows(address):
+        if allow.allows(address):
+            continue
+        if not _public(address):
             raise CallbackNotAllowedError(
                 f"callback_url host {host} resolves to {address}, a non-public address; "
                 "list it in DEPECHE_WEBHOOK_ALLOW to allow it."
+            )
+        if not allow.public:
+            raise CallbackNotAllowedError(
+                f"callback_url host {host} is not in DEPECHE_WEBHOOK_ALLOW, and only listed "
+                "targets may be called (DEPECHE_WEBHOOK_ALLOW_PUBLIC is off)."
             )
 
 

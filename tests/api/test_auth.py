@@ -169,3 +169,74 @@ def test_openapi_declares_the_bearer_scheme(keyed_client: TestClient) -> None:
     assert spec["paths"]["/summarize"]["post"].get("security")
     assert not spec["paths"]["/health"]["get"].get("security")
     assert "example" in str(spec["paths"]["/usage"]["get"]["responses"]["200"])
+
+
+def test_usage_survives_a_restart_on_the_same_jobs_database(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    keyed = settings.model_copy(
+        update={"api_keys": SecretStr(ALPHA), "jobs_db": tmp_path / "jobs.sqlite3"}
+    )
+    fr, _ = memorized_pairs[0]
+    since = None
+    for restart in (1, 2):
+        with TestClient(create_app(keyed, pipeline=pipeline)) as client:
+            assert client.post("/translate", json={"text": fr}, headers=bearer(ALPHA)).is_success
+            usage = client.get("/usage", headers=bearer(ALPHA)).json()
+        assert usage["storage"] == "sqlite"
+        assert usage["keys"][key_id_of(ALPHA)] == {
+            "articles": restart,
+            "characters": restart * len(fr),
+        }
+        since = since or usage["since"]
+        assert usage["since"] == since, "counting started with the first service, not this one"
+
+
+def test_replicas_on_one_redis_add_up_their_usage(
+    settings: Settings,
+    pipeline: Pipeline,
+    memorized_pairs: list[tuple[str, str]],
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    shared = settings.model_copy(
+        update={
+            "api_keys": SecretStr(f"{ALPHA},{BETA}"),
+            "jobs_backend": "redis",
+            "redis_url": redis_url,
+            "redis_prefix": redis_prefix,
+            "jobs_workers": 0,
+        }
+    )
+    fr, _ = memorized_pairs[0]
+    with (
+        TestClient(create_app(shared, pipeline=pipeline)) as one,
+        TestClient(create_app(shared, pipeline=pipeline)) as two,
+    ):
+        assert one.post("/translate", json={"text": fr}, headers=bearer(ALPHA)).is_success
+        assert two.post("/translate", json={"text": fr}, headers=bearer(ALPHA)).is_success
+        assert two.post("/translate", json={"text": fr}, headers=bearer(BETA)).is_success
+        for client in (one, two):
+            usage = client.get("/usage", headers=bearer(ALPHA)).json()
+            assert usage["storage"] == "redis"
+            assert usage["keys"] == {
+                key_id_of(ALPHA): {"articles": 2, "characters": 2 * len(fr)},
+                key_id_of(BETA): {"articles": 1, "characters": len(fr)},
+            }
+
+
+def test_usage_falls_back_to_memory_and_says_so(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    broken = settings.model_copy(update={"jobs_db": blocker / "jobs.sqlite3"})
+    with (
+        caplog.at_level(logging.WARNING),
+        TestClient(create_app(broken, pipeline=pipeline)) as client,
+    ):
+        assert client.post("/translate", json={"text": "Bonjour."}).is_success
+        usage = client.get("/usage").json()
+    assert usage["storage"] == "memory"
+    assert usage["total"]["articles"] == 1
+    assert "usage counts are kept in memory only" in caplog.text

@@ -18,6 +18,7 @@ from service.config import Settings
 from service.jobs import system
 from service.jobs.webhooks import verify
 from service.pipeline import Pipeline
+from tests.conftest import free_port
 from tests.jobs.receiver import webhook_receiver
 
 SECRET = "whsec_test_secret"
@@ -35,17 +36,35 @@ def jobs_settings(settings: Settings, tmp_path: Path, **update: Any) -> Settings
     return settings.model_copy(update=values)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The jobs backend's settings: the SQLite file, or the test Redis under a fresh prefix."""
+    if request.param == "sqlite":
+        return {}
+    return {
+        "jobs_backend": "redis",
+        "redis_url": request.getfixturevalue("redis_url"),
+        "redis_prefix": request.getfixturevalue("redis_prefix"),
+    }
+
+
 @pytest.fixture
-def jobs_client(settings: Settings, pipeline: Pipeline, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(jobs_settings(settings, tmp_path), pipeline=pipeline)
+def jobs_client(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path, backend: dict[str, Any]
+) -> Iterator[TestClient]:
+    app = create_app(jobs_settings(settings, tmp_path, **backend), pipeline=pipeline)
     with TestClient(app) as client:
         yield client
 
 
 @pytest.fixture
-def idle_client(settings: Settings, pipeline: Pipeline, tmp_path: Path) -> Iterator[TestClient]:
+def idle_client(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path, backend: dict[str, Any]
+) -> Iterator[TestClient]:
     """Accepts jobs but runs none (DEPECHE_JOBS_WORKERS=0): they stay queued."""
-    app = create_app(jobs_settings(settings, tmp_path, jobs_workers=0), pipeline=pipeline)
+    app = create_app(
+        jobs_settings(settings, tmp_path, jobs_workers=0, **backend), pipeline=pipeline
+    )
     with TestClient(app) as client:
         yield client
 
@@ -308,3 +327,18 @@ def test_an_unusable_jobs_database_only_disables_jobs(
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "jobs_unavailable"
         assert client.post("/translate", json={"text": "Bonjour."}).status_code == 200
+
+
+def test_an_unreachable_redis_only_disables_jobs(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    down = jobs_settings(settings, tmp_path, jobs_backend="redis", redis_url=nobody)
+    with TestClient(create_app(down, pipeline=pipeline)) as client:
+        response = client.post("/jobs", json={"text": "Bonjour."})
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "jobs_unavailable"
+        assert "Redis is unreachable" in error["message"]
+        assert client.post("/translate", json={"text": "Bonjour."}).status_code == 200
+        assert client.get("/usage").json()["storage"] == "memory"

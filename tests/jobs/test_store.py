@@ -1,4 +1,5 @@
-"""The job table: idempotency keys, fenced claims, requeues and webhook leases."""
+"""The job table, on both backends (SQLite, and Redis when redis-server is installed):
+idempotency keys, fenced claims, requeues, webhook leases and retention."""
 
 from __future__ import annotations
 
@@ -6,16 +7,36 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from service.jobs.sqlite_store import SqliteJobStore
 from service.jobs.store import JobStore
 from service.jobs.system import _owner_is_gone, body_hash
 
 BODY = {"text": "Bonjour.", "title": None, "options": {"max_points": None}}
+ERROR = '{"error": {"code": "x", "message": "m", "request_id": "r"}}'
 
 
-def test_an_idempotency_key_maps_to_one_job(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "sub" / "jobs.sqlite3")
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    opened: JobStore
+    if request.param == "sqlite":
+        opened = SqliteJobStore(tmp_path / "sub" / "jobs.sqlite3")
+    else:
+        from service.jobs.redis_store import RedisJobStore
+
+        opened = RedisJobStore(
+            request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        )
+    yield opened
+    opened.close()
+
+
+def test_an_idempotency_key_maps_to_one_job(store: JobStore) -> None:
     _, created = store.create("a", BODY, "h1", "key", None, "r1")
     assert created
     again, created = store.create("b", BODY, "h1", "key", None, "r2")
@@ -25,8 +46,7 @@ def test_an_idempotency_key_maps_to_one_job(tmp_path: Path) -> None:
     assert store.get("b") is None
 
 
-def test_claims_are_fenced_by_the_run_number(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_claims_are_fenced_by_the_run_number(store: JobStore) -> None:
     store.create("a", BODY, "h", None, "http://127.0.0.1/h", "r")
     assert store.claim("a", "w1") == 1
     assert store.claim("a", "w2") is None, "a running job cannot be claimed again"
@@ -42,14 +62,11 @@ def test_claims_are_fenced_by_the_run_number(tmp_path: Path) -> None:
     assert store.leases() == [("a", "run", 2, "w2", record.heartbeat_at)]
 
 
-def test_a_finished_job_with_a_callback_leases_its_webhook(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_a_finished_job_with_a_callback_leases_its_webhook(store: JobStore) -> None:
     store.create("a", BODY, "h", None, "http://127.0.0.1/h", "r")
     run = store.claim("a", "w1")
     assert run is not None
-    assert store.finish(
-        "a", run, error_json='{"error": {"code": "x", "message": "m", "request_id": "r"}}'
-    )
+    assert store.finish("a", run, error_json=ERROR)
     (lease,) = store.leases()
     assert lease[:4] == ("a", "webhook", 1, "w1")
     assert not store.take_webhook("a", "w2", "someone-else", lease[4])
@@ -67,8 +84,7 @@ def test_a_finished_job_with_a_callback_leases_its_webhook(tmp_path: Path) -> No
     assert store.leases() == []
 
 
-def test_only_queued_jobs_can_be_cancelled(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite3")
+def test_only_queued_jobs_can_be_cancelled(store: JobStore) -> None:
     store.create("a", BODY, "h", None, None, "r")
     store.create("b", BODY, "h", None, None, "r")
     assert store.claim("b", "w") == 1
@@ -76,6 +92,80 @@ def test_only_queued_jobs_can_be_cancelled(tmp_path: Path) -> None:
     assert not store.cancel("b")[1]
     assert store.cancel("zzz") == (None, False)
     assert store.claim("a", "w") is None, "a cancelled job never runs"
+
+
+def test_a_job_reads_back_as_written(store: JobStore) -> None:
+    record, _ = store.create("a", BODY, "h", "k", "http://127.0.0.1/h", "r")
+    assert (record.status, record.stage, record.runs, record.request) == (
+        "queued",
+        "queued",
+        0,
+        BODY,
+    )
+    assert (record.callback_url, record.idempotency_key, record.request_id) == (
+        "http://127.0.0.1/h",
+        "k",
+        "r",
+    )
+    assert record.started_at is None
+    assert record.finished_at is None
+    assert abs(record.created_at - time.time()) < 5
+    assert store.ids("queued") == ["a"]
+    assert store.ids("queued", created_before=record.created_at) == []
+    run = store.claim("a", "w")
+    assert run == 1
+    assert store.ids("queued") == []
+    assert store.ids("running") == ["a"]
+    assert store.finish("a", run, result_json='{"x": 1}')
+    done = store.get("a")
+    assert done is not None
+    assert (done.status, done.result_json, done.error_json, done.webhook_state) == (
+        "done",
+        '{"x": 1}',
+        None,
+        "pending",
+    )
+    assert store.ids("done") == ["a"]
+
+
+def test_a_job_that_could_not_be_queued_is_deleted_with_its_key(store: JobStore) -> None:
+    store.create("a", BODY, "h", "key", None, "r")
+    store.delete("a")
+    assert store.get("a") is None
+    assert store.get_by_key("key") is None
+    _, created = store.create("b", BODY, "h", "key", None, "r")
+    assert created, "the key is free again"
+
+
+def test_retention_deletes_old_finished_jobs_but_not_pending_webhooks(store: JobStore) -> None:
+    store.create("done", BODY, "h", "k1", None, "r")
+    store.create("hook", BODY, "h", "k2", "http://127.0.0.1/h", "r")
+    store.create("cancelled", BODY, "h", None, None, "r")
+    store.create("queued", BODY, "h", None, None, "r")
+    for job_id in ("done", "hook"):
+        run = store.claim(job_id, "w")
+        assert run is not None
+        assert store.finish(job_id, run, result_json="{}")
+    store.record_attempt("hook", 500, None, 1.0, time.time())
+    assert store.cancel("cancelled")[1]
+    assert store.purge(time.time() - 3600) == 0, "nothing is an hour old yet"
+
+    assert store.purge(time.time() + 1) == 2
+    assert store.get("done") is None
+    assert store.get("cancelled") is None
+    assert store.get_by_key("k1") is None, "the key goes with its job"
+    assert store.create("again", BODY, "h", "k1", None, "r")[1]
+    kept = store.get("hook")
+    assert kept is not None, "its webhook is still pending"
+    assert store.get("queued") is not None
+
+    store.webhook_finished("hook", delivered=True)
+    assert store.purge(time.time() + 1) == 1
+    assert store.get("hook") is None
+    assert store.get_by_key("k2") is None
+    assert store.leases() == []
+    store.heartbeat(["hook", "done"])
+    assert store.get("hook") is None, "a heartbeat never brings a deleted job back"
 
 
 def test_owners_on_this_host_are_judged_by_their_process() -> None:

@@ -80,6 +80,16 @@ def test_allow_list_takes_cidrs_and_host_names() -> None:
         check_target("http://split.example.org/hook", allow, DNS)  # 192.168/16 not listed
 
 
+def test_a_strict_allow_list_refuses_every_target_it_does_not_list() -> None:
+    strict = AllowList.parse("cms.example.org, 10.0.0.0/8", public=False)
+    check_target("https://cms.example.org/hook", strict, DNS)  # listed by name
+    check_target("http://intranet.example.org/hook", strict, DNS)  # in a listed network
+    with pytest.raises(CallbackNotAllowedError, match="DEPECHE_WEBHOOK_ALLOW_PUBLIC"):
+        check_target("http://v6.example.org/hook", strict, DNS)  # public but not listed
+    with pytest.raises(CallbackNotAllowedError, match="non-public"):
+        check_target("http://127.0.0.1/hook", strict, DNS)
+
+
 def test_a_host_that_does_not_resolve_is_refused_at_submission() -> None:
     def nowhere(host: str, port: int) -> list[str]:
         import socket
