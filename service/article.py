@@ -13,7 +13,7 @@ from service.errors import (
     MissingArticleError,
     UnsupportedLanguageError,
 )
-from service.text.html import Block, parse_blocks
+from service.text.html import Block, ParsedHtml, parse_html
 from service.text.language import Detection, detect_language
 from service.text.segment import split_paragraphs
 
@@ -37,6 +37,7 @@ class ArticleInput:
     captions: tuple[str, ...] = field(default_factory=tuple)
     source_lang: SourceLanguage | None = None
     format: OutputFormat = "text"
+    extract_article: bool = True
 
     @classmethod
     def of(cls, article: str | ArticleInput, title: str | None = None) -> ArticleInput:
@@ -46,11 +47,30 @@ class ArticleInput:
         return cls(text=article, title=title)
 
     @cached_property
+    def parsed_html(self) -> ParsedHtml | None:
+        """The HTML body parsed (a whole page narrowed to its article unless
+        `extract_article` is off); None for text."""
+        if self.html is None:
+            return None
+        return parse_html(self.html, extract_article=self.extract_article)
+
+    @cached_property
     def blocks(self) -> list[Block]:
         """The body's blocks: the HTML's, or one `p` per paragraph of the text."""
-        if self.html is not None:
-            return parse_blocks(self.html)
+        if self.parsed_html is not None:
+            return self.parsed_html.blocks
         return [Block("p", paragraph) for paragraph in split_paragraphs(self.text or "")]
+
+    def input_warnings(self) -> list[str]:
+        """What the response must say about the input as parsed (a page's chrome left out)."""
+        parsed = self.parsed_html
+        if parsed is None or not parsed.dropped:
+            return []
+        return [
+            f"html is a whole page: kept its article ({parsed.scope}, {len(parsed.blocks)} "
+            f"block(s)) and left out {parsed.dropped} block(s) of the rest of the page (menus, "
+            "links, footer); send extract_article: false to translate the whole page"
+        ]
 
     def size(self) -> int:
         """Characters that count against DEPECHE_MAX_CHARS: the body's text and every other

@@ -221,7 +221,7 @@ class Pipeline:
         )
         segment_ms = _ms(started)
         sentences = segmented.all_sentences()
-        warnings = list(choice.warnings)
+        warnings = [*article.input_warnings(), *choice.warnings]
 
         translate_ms = 0.0
         reuse: ParagraphReuse | None = None

@@ -77,6 +77,13 @@ class _ArticleBase(BaseModel):
         "text",
         description="`html` also returns the translation as clean HTML in `translation.html`.",
     )
+    extract_article: bool = Field(
+        True,
+        description="When `html` is a whole page (it has `<html>` or `<body>`) with one "
+        "article (`itemprop=articleBody`, `<article>` or `<main>`, with the page's `<h1>`), "
+        "keep only that article; `meta.warnings` says how many blocks were left out. `false` "
+        "keeps the whole page. A fragment is always kept whole.",
+    )
 
     def article(self) -> ArticleInput:
         """The request as the pipeline takes it."""
@@ -88,6 +95,7 @@ class _ArticleBase(BaseModel):
             captions=tuple(self.captions),
             source_lang=self.source_lang,
             format=self.format,
+            extract_article=self.extract_article,
         )
 
 

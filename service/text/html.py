@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ _CONTAINERS = frozenset(
         "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
     }
 )  # fmt: skip
+_WHOLE_PAGE = re.compile(r"<\s*(html|body)[\s>]", re.IGNORECASE)
 # Never text of the article: code, embeds, metadata, form controls, media fallbacks.
 _DROPPED = frozenset(
     {
@@ -159,28 +161,96 @@ def _renumber_groups(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def parse_blocks(html: str) -> list[Block]:
+@dataclass(frozen=True)
+class ParsedHtml:
+    """The blocks of an HTML article, and what was left out when only a page's article was
+    kept: `scope` names the element kept (None: the whole document), `dropped` counts the blocks
+    outside it."""
+
+    blocks: list[Block]
+    scope: str | None = None
+    dropped: int = 0
+
+
+def _blocks_of(node: LexborNode) -> list[Block]:
+    collector = _Collector()
+    for event, current in _walk(node):
+        if event == "text":
+            collector.buffer.append(current.text_content or "")
+        elif event == "enter":
+            collector.enter(current.tag or "")
+        else:
+            collector.leave(current.tag or "")
+    collector.flush()
+    return _renumber_groups(collector.blocks)
+
+
+def _only(nodes: list[LexborNode]) -> LexborNode | None:
+    return nodes[0] if len(nodes) == 1 else None
+
+
+def _lineage(node: LexborNode) -> list[LexborNode]:
+    chain: list[LexborNode] = []
+    current: LexborNode | None = node
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    return chain
+
+
+def _article_scope(tree: LexborHTMLParser) -> tuple[LexborNode, str] | None:
+    """The element that holds a whole page's article, with its headline and lead: the one
+    `itemprop="articleBody"`, else the one `<article>`, else the one `<main>`, widened to the
+    nearest ancestor that also holds the page's one `<h1>`. None when the page has no single
+    such element (then the whole page is kept)."""
+    found = None
+    for selector in ('[itemprop="articleBody"]', "article", "main"):
+        found = _only(tree.css(selector))
+        if found is not None:
+            break
+    if found is None:
+        return None
+    headline = _only(tree.css("h1"))
+    scope = found
+    if headline is not None:
+        ids = {node.mem_id for node in _lineage(found)}
+        common = next((n for n in _lineage(headline) if n.mem_id in ids), None)
+        if common is not None and common.tag not in ("body", "html"):
+            scope = common
+    classes = (scope.attributes.get("class") or "").split()
+    return scope, (scope.tag or "element") + "".join(f".{name}" for name in classes[:2])
+
+
+def parse_html(html: str, *, extract_article: bool = True) -> ParsedHtml:
     """The text blocks of an HTML article or page, in document order.
 
     `p`, `h1`–`h6`, `li`, `blockquote` and `figcaption` become blocks of that kind; text directly
     inside containers (`div`, `section`, `td`…) becomes a `p` block. `<br>` is a space. Scripts,
     styles, embeds, `noscript`, `template`, form controls, comments and all attributes are
     dropped; entities are decoded by the parser.
+
+    With `extract_article`, a whole page (`<html>` or `<body>` in the markup) that holds one
+    identifiable article keeps only that article (`_article_scope`), and says how many blocks of
+    the rest (menus, related links, footer) it left out. A fragment is always kept whole.
     """
     tree = LexborHTMLParser(html, scripting=True)
     body = tree.body
     if body is None:
-        return []
-    collector = _Collector()
-    for event, node in _walk(body):
-        if event == "text":
-            collector.buffer.append(node.text_content or "")
-        elif event == "enter":
-            collector.enter(node.tag or "")
-        else:
-            collector.leave(node.tag or "")
-    collector.flush()
-    return _renumber_groups(collector.blocks)
+        return ParsedHtml([])
+    if extract_article and _WHOLE_PAGE.search(html):
+        found = _article_scope(tree)
+        if found is not None:
+            scope, name = found
+            everything = _blocks_of(body)
+            kept = _blocks_of(scope)
+            if kept and len(kept) < len(everything):
+                return ParsedHtml(kept, name, len(everything) - len(kept))
+    return ParsedHtml(_blocks_of(body))
+
+
+def parse_blocks(html: str) -> list[Block]:
+    """Every text block of an HTML document or fragment (`parse_html` without extraction)."""
+    return parse_html(html, extract_article=False).blocks
 
 
 def render_html(blocks: Sequence[Block]) -> str:

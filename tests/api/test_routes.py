@@ -255,6 +255,24 @@ def test_html_article_translated_block_by_block(
     assert translation["text"] == "\n\n".join(en[:5])
 
 
+def test_a_whole_page_is_narrowed_to_its_article_and_says_so(
+    client: TestClient, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    fr = [f for f, _ in memorized_pairs]
+    en = [e for _, e in memorized_pairs]
+    page = (
+        f"<html><body><nav><ul><li>{fr[5]}</li></ul></nav><main><h1>{fr[0]}</h1>"
+        f"<p>{fr[1]}</p><p>{fr[2]}</p></main><footer><p>{fr[3]}</p></footer></body></html>"
+    )
+    body = client.post("/translate", json={"html": page}).json()
+    assert body["translation"]["paragraphs"] == en[:3]
+    (warning,) = [w for w in body["meta"]["warnings"] if "whole page" in w]
+    assert "left out 2 block(s)" in warning
+    whole = client.post("/translate", json={"html": page, "extract_article": False}).json()
+    assert whole["translation"]["paragraphs"] == [en[5], en[0], en[1], en[2], en[3]]
+    assert not any("whole page" in w for w in whole["meta"]["warnings"])
+
+
 def test_title_standfirst_and_captions_are_translated(
     client: TestClient, memorized_pairs: list[tuple[str, str]]
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.text.html import Block, parse_blocks, render_html
+from service.text.html import Block, parse_blocks, parse_html, render_html
 from tests.conftest import DATA, ROOT
 
 FIXTURES = DATA / "html"
@@ -174,3 +174,51 @@ def test_real_orangesum_pages(page: Path, record: dict[str, str]) -> None:
     for code in ("function(", "window.", "document.", "var "):
         assert code not in joined
     assert parse_blocks(render_html(blocks)) == blocks
+
+
+PAGE_ARTICLE = [
+    ("h1", "Le Sénat vote le budget"),
+    ("p", "Le texte a été adopté dans la nuit, après trois jours de débats."),
+    ("p", "Les sénateurs ont voté le projet de loi de finances à une large majorité."),
+    ("p", "Le gouvernement salue « un vote responsable »."),
+]
+
+
+def test_a_whole_page_keeps_its_article_with_headline_and_lead() -> None:
+    page = (FIXTURES / "page.html").read_text(encoding="utf-8")
+    parsed = parse_html(page)
+    assert kinds_and_texts(parsed.blocks) == PAGE_ARTICLE
+    assert parsed.scope == "div.story-page"  # the article body widened to the page's one h1
+    everything = parse_blocks(page)
+    assert parsed.dropped == len(everything) - len(PAGE_ARTICLE) == 6
+    assert ("li", "Accueil") in kinds_and_texts(everything)
+    assert parse_html(page, extract_article=False).blocks == everything
+
+
+def test_fragments_and_ambiguous_pages_are_kept_whole() -> None:
+    fragment = "<nav><p>Menu</p></nav><article><h1>Titre</h1><p>Corps.</p></article>"
+    assert parse_html(fragment) == parse_html(fragment, extract_article=False)
+    assert parse_html(fragment).dropped == 0
+    two = "<html><body><p>Menu</p><article><p>Un.</p></article><article><p>Deux.</p></article>"
+    assert kinds_and_texts(parse_html(two).blocks) == [("p", "Menu"), ("p", "Un."), ("p", "Deux.")]
+    bare = "<html><body><p>Pas d’article ici.</p></body></html>"
+    assert parse_html(bare).dropped == 0
+
+
+@pytest.mark.skipif(not _real_cases(), reason="no OrangeSum pages in shared/data/articles")
+@pytest.mark.parametrize(
+    ("page", "record"), _real_cases(), ids=[page.stem for page, _ in _real_cases()]
+)
+def test_real_orangesum_pages_keep_only_their_article(page: Path, record: dict[str, str]) -> None:
+    """The headline, the lead (the dataset's summary) and every body paragraph are kept; about
+    a hundred blocks of menus and footers are not."""
+    parsed = parse_html(page.read_text(encoding="utf-8"))
+    assert parsed.blocks[0] == Block("h1", " ".join(record["title"].split()))
+    texts = [b.text for b in parsed.blocks]
+    lead = " ".join(record["summary_fr"].split())
+    assert any(lead[:60] in text for text in texts)
+    for paragraph in record["text"].split("\n\n"):
+        paragraph = " ".join(paragraph.split())
+        assert any(paragraph in text for text in texts), paragraph[:80]
+    assert len(parsed.blocks) <= 20
+    assert parsed.dropped >= 80
