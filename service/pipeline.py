@@ -7,8 +7,9 @@ the process never loads it.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from service.article import ArticleInput, source_language, validate_article
@@ -21,7 +22,7 @@ from service.device import (
     detect_device,
     resolve_threads,
 )
-from service.engines.base import GenerationSettings, Seq2SeqEngine
+from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
 from service.engines.loader import choose_engine, load_engine, resolve_source
 from service.results import (
     CacheUse,
@@ -93,6 +94,24 @@ class _TranslatedArticle:
     warnings: list[str] = field(default_factory=list)
 
 
+_ENGINE_PRECISION = re.compile(r"\(([^()]+)\)$")
+
+
+def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> DeviceChoice:
+    """The device with the precision its models really run in, read off their engine labels
+    (`ctranslate2 (int8)`): one precision, or each model's when they differ. A CTranslate2 int8
+    service must not say `cpu (float32)` because float32 is the device's default."""
+    found = [
+        (m.task, match.group(1)) for m in models if (match := _ENGINE_PRECISION.search(m.engine))
+    ]
+    precisions = {precision for _, precision in found}
+    if not found:
+        return device
+    if len(precisions) == 1:
+        return replace(device, dtype=found[0][1])
+    return replace(device, dtype=", ".join(f"{task} {precision}" for task, precision in found))
+
+
 class Pipeline:
     """Both models, loaded once, and the flow from French article to English result."""
 
@@ -105,7 +124,7 @@ class Pipeline:
     ) -> None:
         self.translator = translator
         self.summarizer = summarizer
-        self.device = device
+        self.device = running_precision(device, [translator.info, summarizer.info])
         self.settings = settings
         # One scheduler per model: concurrent requests share its batches and its bounded queue.
         self.translation_scheduler = self._scheduler(translator, settings.translation_batch_tokens)

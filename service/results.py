@@ -68,7 +68,10 @@ class Meta(BaseModel):
     """How the result was made."""
 
     models: list[ModelUsed]
-    device: str = Field(description="Device and precision, e.g. `cpu (float32)`.")
+    device: str = Field(
+        description="Device and the precision the models run in, e.g. `cpu (float32)`, "
+        "`cpu (int8)` under CTranslate2, or each model's when they differ."
+    )
     timings_ms: Timings
     coverage: Coverage
     tokens: TokenCounts

@@ -232,3 +232,20 @@ def test_text_and_html_together_are_refused(pipeline: Pipeline) -> None:
         pipeline.translate(ArticleInput(title="Un titre"))
     with pytest.raises(EmptyArticleError):
         pipeline.translate(ArticleInput(html="<script>alert(1)</script>"))
+
+
+def test_the_device_label_says_the_precision_the_models_run_in() -> None:
+    from service.device import DeviceChoice
+    from service.engines.base import ModelInfo
+    from service.pipeline import running_precision
+
+    cpu = DeviceChoice("cpu", "float32")
+
+    def info(task: str, engine: str) -> ModelInfo:
+        return ModelInfo(task, "id", "rev", engine)  # type: ignore[arg-type]
+
+    both_int8 = [info("translation", "ctranslate2 (int8)"), info("summary", "ctranslate2 (int8)")]
+    assert running_precision(cpu, both_int8).label == "cpu (int8)"
+    mixed = [info("translation", "ctranslate2 (int8)"), info("summary", "transformers (float32)")]
+    assert running_precision(cpu, mixed).label == "cpu (translation int8, summary float32)"
+    assert running_precision(cpu, [info("translation", "fake")]) == cpu

@@ -282,6 +282,7 @@ def test_ct2_pipeline_translates_memorized_article_exactly(
     assert coverage.sentences == coverage.translated == len(memorized_pairs) + 1
     assert result.meta.tokens.summary_output > 0
     assert result.summary
+    assert result.meta.device == "cpu (int8)", "the precision the models run in, not float32"
 
 
 def test_ct2_pipeline_splits_an_over_long_sentence(
