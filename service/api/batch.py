@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from service.api.auth import record_usage
 from service.api.errors import ErrorBody, ErrorEnvelope, describe_validation, request_id_of
+from service.api.examples import SUMMARIZE_RESULT, example
 from service.api.schemas import SummarizeRequest, request_examples
 from service.api.state import ServiceState
 from service.cache import ResultCache
@@ -107,6 +108,20 @@ def _one(
 @router.post(
     "/summarize/batch",
     responses={
+        200: example(
+            BatchResponse(
+                results=[
+                    BatchSuccess(result=SUMMARIZE_RESULT),
+                    BatchFailure(
+                        error=ErrorBody(
+                            code="empty_text",
+                            message="The article text is empty: send the French article in `text`.",
+                            request_id="3b1f0c2a9d8e4f7a.1",
+                        )
+                    ),
+                ]
+            )
+        ),
         401: {"model": ErrorEnvelope, "description": "Missing or invalid API key."},
         413: {"model": ErrorEnvelope, "description": "More than DEPECHE_BATCH_MAX_ARTICLES."},
         422: {"model": ErrorEnvelope, "description": "No `articles` list, or an empty one."},

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from service import __version__
 from service.api.auth import record_usage, require_api_key
 from service.api.errors import ErrorEnvelope
+from service.api.examples import HEALTH, READY, SUMMARIZE_RESULT, TRANSLATE_RESULT, example
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
 from service.article import ArticleInput, validate_article
@@ -40,9 +41,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 _X_CACHE = {"X-Cache": {"description": "`hit` when the result came from the cache, else `miss`."}}
-_OK: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Successful Response", "headers": _X_CACHE}
-}
+
+
+def _ok(value: Any) -> dict[int | str, dict[str, Any]]:
+    return {200: {**example(value), "headers": _X_CACHE}}
 
 
 def _ready_pipeline(state: ServiceState, article: ArticleInput) -> Pipeline:
@@ -60,7 +62,7 @@ def _answered(request: Request, response: Response, article: ArticleInput, hit: 
     record_usage(request, article)
 
 
-@router.get("/health", tags=["operations"])
+@router.get("/health", tags=["operations"], responses={200: example(HEALTH)})
 def health(state: StateDep) -> dict[str, Any]:
     """Liveness: the process answers. Says whether models are loaded and on which device."""
     pipeline = state.pipeline
@@ -74,7 +76,7 @@ def health(state: StateDep) -> dict[str, Any]:
     }
 
 
-@router.get("/ready", tags=["operations"], responses={503: _ERRORS[503]})
+@router.get("/ready", tags=["operations"], responses={200: example(READY), 503: _ERRORS[503]})
 def ready(state: StateDep) -> dict[str, Any]:
     """Readiness: both models loaded and a tiny tensor operation done on their device."""
     pipeline = state.require_pipeline()
@@ -88,7 +90,7 @@ def ready(state: StateDep) -> dict[str, Any]:
 @router.post(
     "/summarize",
     tags=["articles"],
-    responses={**_OK, **_ERRORS},
+    responses={**_ok(SUMMARIZE_RESULT), **_ERRORS},
     dependencies=[Depends(require_api_key)],
 )
 def summarize(
@@ -108,7 +110,7 @@ def summarize(
 @router.post(
     "/translate",
     tags=["articles"],
-    responses={**_OK, **_ERRORS},
+    responses={**_ok(TRANSLATE_RESULT), **_ERRORS},
     dependencies=[Depends(require_api_key)],
 )
 def translate(
