@@ -529,6 +529,8 @@ def worker_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
 
     say("  in-process pipeline: sample article")
     times = timed_runs(run, spec["repeats"])
+    if any((meta.get("cache") or {}).get("paragraphs_reused") for meta in metas):
+        raise RuntimeError("the paragraph cache answered: the bench must measure work")
     close = getattr(pipeline, "close", None)
     if close is not None:
         close()
@@ -965,9 +967,12 @@ def free_port() -> int:
 
 
 def service_env(models: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The server's environment: only our DEPECHE_ settings, models from `models`, offline."""
+    """The server's environment: only our DEPECHE_ settings, models from `models`, offline,
+    and no result or paragraph cache: every request repeats the same article, and the bench
+    measures the work, not the cache (`drive` checks that no answer came from one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPECHE_")}
     env.update(
+        DEPECHE_CACHE_SIZE="0",
         DEPECHE_TRANSLATION_MODEL=str(models / "translation"),
         DEPECHE_SUMMARY_MODEL=str(models / "summary"),
         DEPECHE_OFFLINE="1",
@@ -1000,8 +1005,12 @@ def drive(url: str, text: str, clients: int, per_client: int) -> dict[str, Any]:
                 elapsed = time.perf_counter() - start
                 with lock:
                     if response.status_code == 200:
+                        meta = response.json()["meta"]
+                        reused = (meta.get("cache") or {}).get("paragraphs_reused", 0)
+                        if response.headers.get("x-cache") == "hit" or reused:
+                            errors.append("answered from a cache: the bench must measure work")
                         latencies.append(elapsed)
-                        metas.append(response.json()["meta"])
+                        metas.append(meta)
                     else:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
 
