@@ -300,20 +300,11 @@ class JobSystem:
         request_id: str,
     ) -> tuple[JobRecord, bool]:
         """Queue a job (the body is /summarize's); with a known key, the same job and False."""
-        with _reachable():
-            return self._submit(body, callback_url, idempotency_key, request_id)
-
-    def _submit(
-        self,
-        body: dict[str, Any],
-        callback_url: str | None,
-        idempotency_key: str | None,
-        request_id: str,
-    ) -> tuple[JobRecord, bool]:
         store, queue = self._ready()
         fingerprint = body_hash({**body, "callback_url": callback_url})
         if idempotency_key is not None:
-            existing = store.get_by_key(idempotency_key)
+            with _reachable():
+                existing = store.get_by_key(idempotency_key)
             if existing is not None:
                 return self._same(existing, fingerprint), False
         if callback_url is not None:
@@ -323,16 +314,20 @@ class JobSystem:
                 )
             check_submitted(callback_url, self.allow, self.resolver)
         job_id = uuid.uuid4().hex
-        record, created = store.create(
-            job_id, body, fingerprint, idempotency_key, callback_url, request_id
-        )
+        with _reachable():
+            record, created = store.create(
+                job_id, body, fingerprint, idempotency_key, callback_url, request_id
+            )
         if not created:  # the same key won a race with us
             return self._same(record, fingerprint), False
         try:
             queue.enqueue(job_id)
         except Exception as exc:
-            store.delete(job_id)
             log.exception("job %s could not be queued", job_id)
+            try:
+                store.delete(job_id)
+            except StoreUnavailableError:  # stays queued: requeue_lost enqueues it later
+                log.warning("job %s could not be withdrawn either", job_id)
             raise JobsUnavailableError(
                 f"The job queue is unavailable ({type(exc).__name__}); retry later."
             ) from exc

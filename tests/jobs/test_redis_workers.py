@@ -15,7 +15,7 @@ import pytest
 
 from service.config import Settings
 from tests.conftest import ROOT, free_port, model_env, start_server, wait_ready
-from tests.jobs.test_restart import poll
+from tests.jobs.test_restart import poll, submit_until_running
 from tests.test_pipeline import long_article
 
 
@@ -80,16 +80,7 @@ def test_workers_on_redis_take_over_a_job_whose_worker_was_killed(
         for log, worker in workers.items():
             wait_worker(worker, log)
 
-        response = httpx.post(f"{base}/jobs", json={"text": text}, timeout=10)
-        assert response.status_code == 202, response.text
-        job_id = response.json()["id"]
-        job = poll(
-            base,
-            job_id,
-            lambda j: j["status"] != "queued" and j["progress"]["done"] > 0,
-            timeout=60,
-        )
-        assert job["status"] == "running", job
+        job_id = submit_until_running(base, text)["id"]
         (owner_log,) = [log for log in workers if f"job {job_id} started" in log.read_text()]
         (other_log,) = [log for log in workers if log != owner_log]
         workers[owner_log].send_signal(signal.SIGKILL)

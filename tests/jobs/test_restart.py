@@ -18,6 +18,20 @@ from tests.conftest import free_port, model_env, start_server, wait_ready
 from tests.test_pipeline import long_article
 
 
+def submit_until_running(base: str, text: str) -> dict[str, Any]:
+    """POST /jobs with `text`; the job once a worker has translated some of it."""
+    response = httpx.post(f"{base}/jobs", json={"text": text}, timeout=10)
+    assert response.status_code == 202, response.text
+    job = poll(
+        base,
+        response.json()["id"],
+        lambda j: j["status"] != "queued" and j["progress"]["done"] > 0,
+        timeout=60,
+    )
+    assert job["status"] == "running", job
+    return job
+
+
 def poll(base: str, job_id: str, until: Any, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -48,16 +62,7 @@ def test_a_job_survives_kill_9_and_completes_after_a_restart(
 
     try:
         base = start("first")
-        response = httpx.post(f"{base}/jobs", json={"text": text}, timeout=10)
-        assert response.status_code == 202
-        job_id = response.json()["id"]
-        job = poll(
-            base,
-            job_id,
-            lambda j: j["status"] != "queued" and j["progress"]["done"] > 0,
-            timeout=60,
-        )
-        assert job["status"] == "running", job["status"]
+        job_id = submit_until_running(base, text)["id"]
 
         servers[0].send_signal(signal.SIGKILL)
         servers[0].wait(timeout=10)  # reaped: its pid is gone, as after a real crash
