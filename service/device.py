@@ -37,7 +37,8 @@ class DeviceChoice:
 
     device: str
     dtype: str
-    """The default dtype on that device, as torch names it without `torch.` (`float16`)."""
+    """The default dtype on that device, as torch names it without `torch.` (`float16`); in
+    `Pipeline.device`, the precision the loaded models run in (`int8`, or one per model)."""
 
     @property
     def label(self) -> str:
