@@ -137,6 +137,13 @@ class ThreadLayout:
     """Threads inside one call (CTranslate2 `intra_threads`, torch's intra-op threads)."""
 
 
+SUMMARY_CALLS = 2
+"""Summaries CTranslate2 runs at once on the CPU by default. On 2 AVX2 cores, 2 x 1 beat 1 x 2
+both for one article (7.4 s against 8.0 s) and at 16 clients (13.3 against 11.4 articles/min):
+a second thread barely speeds one int8 call up (docs/benchmarks/cpu-2026-11-28-summary-2x1.md).
+On more cores each call keeps cores // 2 threads, so one article stays fast."""
+
+
 def resolve_threads(
     task: ModelTask,
     engine: EngineName,
@@ -151,9 +158,10 @@ def resolve_threads(
 
     CTranslate2 on the CPU, nothing set: the translation model runs `cores` one-thread calls
     at once (an article is many short sentence batches, which parallelize better than they
-    thread), the summary model one call on `cores` threads (one long input). When only one of
-    the two is set, the other fills the cores: inter = cores // intra for translation (1 for
-    the summary), intra = cores // inter.
+    thread), the summary model SUMMARY_CALLS calls on cores // SUMMARY_CALLS threads each (one
+    long input per article, but concurrent articles overlap). When only one of the two is
+    set, the other fills the cores: inter = cores // intra for translation (1 for the
+    summary), intra = cores // inter.
 
     CTranslate2 on CUDA: one call at a time unless set, intra = cores (CPU-side threads).
 
@@ -171,7 +179,10 @@ def resolve_threads(
         return ThreadLayout(inter, max(1, cores // inter))
     if intra is not None:
         return ThreadLayout(max(1, cores // intra) if task == "translation" else 1, intra)
-    return ThreadLayout(cores, 1) if task == "translation" else ThreadLayout(1, cores)
+    if task == "translation":
+        return ThreadLayout(cores, 1)
+    calls = min(SUMMARY_CALLS, cores)
+    return ThreadLayout(calls, max(1, cores // calls))
 
 
 class PrecisionUnavailableError(ValueError):

@@ -77,11 +77,11 @@ def test_prober_is_ctranslate2_only_when_torch_would_be_loaded_for_nothing(
 @pytest.mark.parametrize(
     ("task", "engine", "device", "cores", "inter", "intra", "expected"),
     [
-        # Nothing set, CTranslate2 on the CPU: translation in parallel, the summary threaded.
+        # Nothing set, CTranslate2 on the CPU: translation in parallel, summaries two at once.
         ("translation", "ctranslate2", "cpu", 2, None, None, (2, 1)),
-        ("summary", "ctranslate2", "cpu", 2, None, None, (1, 2)),
+        ("summary", "ctranslate2", "cpu", 2, None, None, (2, 1)),
         ("translation", "ctranslate2", "cpu", 16, None, None, (16, 1)),
-        ("summary", "ctranslate2", "cpu", 16, None, None, (1, 16)),
+        ("summary", "ctranslate2", "cpu", 16, None, None, (2, 8)),
         ("translation", "ctranslate2", "cpu", 1, None, None, (1, 1)),
         ("summary", "ctranslate2", "cpu", 0, None, None, (1, 1)),
         # Both set: taken as they are, for either model.

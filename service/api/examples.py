@@ -42,7 +42,7 @@ _MODELS = [
         id="sshleifer/distilbart-cnn-12-6",
         revision="a4f8f3ea906ed274767e9906dbaede7531d660ff",
         engine="ctranslate2 (int8)",
-        threads=ThreadsUsed(inter=1, intra=2),
+        threads=ThreadsUsed(inter=2, intra=1),
     ),
 ]
 _TRANSLATION = Translation(
