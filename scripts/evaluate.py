@@ -384,6 +384,14 @@ def _run_article(pipeline: Pipeline, article: Mapping[str, Any]) -> _ArticleRun:
     )
 
 
+def _failure(article_id: str, exc: Exception) -> dict[str, str]:
+    """A failed article as the report names it: the service's error code, or the exception's
+    type when it is a bug (what the API would answer as 500 internal_error)."""
+    if isinstance(exc, DepecheError):
+        return {"id": article_id, "code": exc.code, "message": exc.message}
+    return {"id": article_id, "code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+
+
 def evaluate_summaries(
     pipeline: Pipeline, articles: Sequence[Mapping[str, Any]]
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -395,11 +403,9 @@ def evaluate_summaries(
         for article in articles:
             try:
                 runs.append(_run_article(pipeline, article))
-            except DepecheError as exc:
-                failures.append(
-                    {"id": str(article["id"]), "code": exc.code, "message": exc.message}
-                )
-                bar.write(f"error: {article['id']}: {exc.message}", file=sys.stderr)
+            except Exception as exc:  # one article's failure, even a bug, is reported
+                failures.append(_failure(str(article["id"]), exc))
+                bar.write(f"error: {article['id']}: {failures[-1]['message']}", file=sys.stderr)
             bar.update(1)
     wall_s = time.perf_counter() - started
 

@@ -221,6 +221,23 @@ def test_each_hypothesis_is_scored_against_its_own_reference() -> None:
     assert summary["per_article"][0]["reference_en"] == reference_en
 
 
+def test_a_failed_article_is_named_and_the_others_still_count() -> None:
+    french, english = _flores_lines(4)
+    pipeline = _oracle_pipeline(dict(zip(french, english, strict=True)), summary=english[0])
+    articles = [
+        {"id": "empty", "title": None, "text": " \n ", "summary_fr": french[0]},
+        {"id": "fine", "title": None, "text": "\n\n".join(french[1:]), "summary_fr": french[0]},
+    ]
+    try:
+        summary, failures = evaluate.evaluate_summaries(pipeline, articles)
+    finally:
+        pipeline.close()
+    assert failures == [{"id": "empty", "code": "empty_text", "message": failures[0]["message"]}]
+    assert summary["failed"] == 1
+    assert [a["id"] for a in summary["per_article"]] == ["fine"]
+    assert summary["rouge"]["rouge1"] == pytest.approx(1.0)
+
+
 def test_missing_data_fails_before_any_model_loads(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
