@@ -86,6 +86,7 @@ PUBLISHED: dict[str, dict[str, str]] = {
     "Helsinki-NLP/opus-mt-fr-en": {
         "BLEU": "37.8 on newstest2014, 41.7 on FLORES-101 devtest (model card)",
     },
+    "Helsinki-NLP/opus-mt-tc-big-fr-en": {"BLEU": "46.0 on FLORES-101 devtest (model card)"},
     "sshleifer/distilbart-cnn-12-6": {
         "ROUGE": "ROUGE-1/2/Lsum 44.24/21.27/41.21 on CNN/DailyMail (model card)",
     },
@@ -553,6 +554,12 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
             + ", ".join(f"{kind} {_pct(rouge[kind], 100)}" for kind in ROUGE_TYPES)
             + "\n"
         )
+        checks = summary["translation_checks"]
+        if checks is not None:
+            out.write(
+                f"  number checks of the articles' translations: {checks['missing']} missing, "
+                f"{checks['added']} added\n"
+            )
         if "ROUGE" in published.get("summary", {}):
             out.write(f"  published: {published['summary']['ROUGE']}\n")
         stats = summary["timings"]["article_total_ms"]
