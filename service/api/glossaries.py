@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.errors import ErrorEnvelope
+from service.api.examples import example
 from service.article import ArticleInput
 from service.config import Settings
 from service.errors import GlossaryNotFoundError, InvalidGlossaryError, UnknownGlossaryError
@@ -152,12 +153,23 @@ _EXAMPLES: dict[str, Any] = {
     },
 }
 _UNAVAILABLE = _error("The glossary store (SQLite file or Redis) cannot be reached.")
+_CREATED = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
+_SUMMARY_EXAMPLE = GlossarySummary(
+    id="5d1c0b7a9e3f4a2c8b6d0e1f2a3b4c5d",
+    name="Politique internationale",
+    entry_count=2,
+    created_at=_CREATED,
+)
+_PUBLIC_EXAMPLE = GlossaryPublic(
+    **_SUMMARY_EXAMPLE.model_dump(), entries=dict(_EXAMPLES["object"]["value"]["entries"])
+)
 
 
 @router.post(
     "/glossaries",
     status_code=201,
     responses={
+        201: example(_SUMMARY_EXAMPLE, "The glossary, stored; `Location` names it."),
         409: _error(f"The service holds {MAX_GLOSSARIES} glossaries already."),
         413: _error(f"More than {MAX_ENTRIES:,} entries."),
         422: _error("An empty name, or a bad entry (the message names it)."),
@@ -193,7 +205,10 @@ def create_glossary(
     return _summary(info)
 
 
-@router.get("/glossaries", responses={503: _UNAVAILABLE})
+@router.get(
+    "/glossaries",
+    responses={200: example(GlossaryList(glossaries=[_SUMMARY_EXAMPLE])), 503: _UNAVAILABLE},
+)
 def list_glossaries(store: GlossariesDep) -> GlossaryList:
     """Every stored glossary (id, name, entry count, creation time), oldest first."""
     return GlossaryList(glossaries=[_summary(info) for info in store.list()])
@@ -208,7 +223,11 @@ def _found(store: GlossaryStore, glossary_id: str) -> StoredGlossary:
 
 @router.get(
     "/glossaries/{glossary_id}",
-    responses={404: _error("No glossary with this id."), 503: _UNAVAILABLE},
+    responses={
+        200: example(_PUBLIC_EXAMPLE),
+        404: _error("No glossary with this id."),
+        503: _UNAVAILABLE,
+    },
 )
 def get_glossary(glossary_id: str, store: GlossariesDep) -> GlossaryPublic:
     """A stored glossary with its entries, in the order they were given."""

@@ -77,15 +77,18 @@ class TermIndex:
 
     def __init__(self, terms: Sequence[Term]) -> None:
         self.terms = tuple(terms)
-        self._by_word: dict[str, list[tuple[str, Term]]] = {}
-        self._other: list[tuple[str, Term]] = []
+        # first word -> key length -> key -> term: a position is checked against each length
+        # once, however many terms share their first word.
+        self._by_word: dict[str, dict[int, dict[str, Term]]] = {}
+        self._other: dict[str, Term] = {}
         for term in self.terms:
             key = term.key
             word = _first_word(key)
             if word is None:
-                self._other.append((key, term))
+                self._other.setdefault(key, term)
             else:
-                self._by_word.setdefault(word, []).append((key, term))
+                lengths = self._by_word.setdefault(word, {})
+                lengths.setdefault(len(key), {}).setdefault(key, term)
 
     def __bool__(self) -> bool:
         return bool(self.terms)
@@ -115,12 +118,14 @@ class TermIndex:
                 end = position
                 while end < len(folded) and folded[end].isalnum():
                     end += 1
-                for key, term in self._by_word.get(folded[position:end], ()):
-                    consider(key, term, position)
+                for length, keys in self._by_word.get(folded[position:end], {}).items():
+                    term = keys.get(folded[position : position + length])
+                    if term is not None:
+                        consider(term.key, term, position)
                 position = end
             else:
                 position += 1
-        for key, term in self._other:
+        for key, term in self._other.items():
             start = folded.find(key)
             while start != -1:
                 consider(key, term, start)

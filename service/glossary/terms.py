@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,10 +31,12 @@ MAX_GLOSSARIES = 1_000
 Entries = tuple[tuple[str, str], ...]
 """(source, target) pairs in the order given."""
 
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _APOSTROPHES = frozenset("'’‘ʼ`´")
 _DASHES = frozenset("-‐‑‒–—―−")
 
 
+@lru_cache(maxsize=8192)
 def _fold_char(char: str) -> str:
     """One character as matching sees it: no accents, case folded, one apostrophe, one dash,
     one space."""
@@ -62,9 +65,18 @@ def fold(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
+_ASCII_MARKS = str.maketrans(dict.fromkeys("'`", "'"))
+
+
+@lru_cache(maxsize=65536)
 def match_key(term: str) -> str:
-    """The key terms are compared by: case, accents, apostrophe and dash styles ignored."""
-    return fold(term)[0].strip()
+    """The key terms are compared by: case, accents, apostrophe and dash styles ignored; the
+    same folding as `fold`, spaces trimmed."""
+    if term.isascii():  # the common case, without a Unicode lookup per character
+        text = term.translate(_ASCII_MARKS).lower()
+    else:
+        text = "".join(_fold_char(char) for char in term)
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,9 @@ def _term_problem(term: str) -> str | None:
         return "is empty"
     if term != term.strip():
         return "starts or ends with whitespace"
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in term):
+    if _ASCII_CONTROL.search(term) or (
+        not term.isascii() and any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in term)
+    ):
         return "holds a control character (tab, newline…)"
     if len(term) > MAX_TERM_CHARS:
         return f"is longer than {MAX_TERM_CHARS} characters"
