@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,12 +50,21 @@ def glossary_store(request: Request) -> GlossaryStore:
 GlossariesDep = Annotated[GlossaryStore, Depends(glossary_store)]
 
 
-def resolved_article(request: Request, body: Any) -> ArticleInput:
-    """The article of an article request (`_ArticleBase`) with its stored glossary merged in:
-    the request's own terms are checked first, then laid over the stored entries."""
-    article: ArticleInput = body.article()
+class ArticleRequest(Protocol):
+    """What an article request body (`service.api.schemas._ArticleBase`) offers here."""
+
+    @property
+    def glossary_id(self) -> str | None: ...
+
+    def article(self) -> ArticleInput: ...
+
+
+def resolved_article(request: Request, body: ArticleRequest) -> ArticleInput:
+    """The article of an article request with its stored glossary merged in: the request's own
+    terms are checked first, then laid over the stored entries."""
+    article = body.article()
     check_request_terms(article.glossary, article.do_not_translate)
-    glossary_id: str | None = body.glossary_id
+    glossary_id = body.glossary_id
     if glossary_id is None:
         return article
     stored = glossary_store(request).get(glossary_id)

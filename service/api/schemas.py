@@ -109,7 +109,8 @@ class _ArticleBase(BaseModel):
     )
 
     def article(self) -> ArticleInput:
-        """The request as the pipeline takes it."""
+        """The request as the pipeline takes it (`glossary_id` is resolved by
+        `service.api.glossaries.resolved_article`, which has the store)."""
         return ArticleInput(
             text=self.text,
             html=self.html,

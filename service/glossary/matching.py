@@ -144,7 +144,7 @@ class TermIndex:
         return sorted(chosen, key=lambda m: m.start)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)  # the glossaries in use; a 10,000-term index is a few MB
 def term_index(terms: tuple[Term, ...]) -> TermIndex:
     """The index of a set of terms, kept for the next request with the same glossary."""
     return TermIndex(terms)

@@ -170,7 +170,7 @@ def check_do_not_translate(terms: Sequence[str], glossary: Sequence[tuple[str, s
         seen[key] = term
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # bounded: a 10,000-entry glossary is a few MB
 def check_request_terms(glossary: Entries, do_not_translate: tuple[str, ...]) -> None:
     """Both checks for a request's terms (cached: the pipeline checks again what the API
     checked, and stored glossaries come back often)."""
