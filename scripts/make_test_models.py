@@ -1,8 +1,9 @@
 """Build tiny, deterministic stand-in checkpoints for Dépêche's tests (no model hub needed).
 
 This script owns the test checkpoints and their recipe: ``scripts/make_test_models.py`` plus its
-inputs in ``tests/data/`` (``flores_devtest_400.{fr,en}``, ``memorized_pairs.tsv``, attribution
-in ``ATTRIBUTION.md``). Running ``python scripts/make_test_models.py --out DIR`` writes:
+inputs in ``tests/data/`` (``flores_devtest_400.{fr,en}``, ``memorized_pairs.tsv``,
+``placeholder_pairs.tsv``, attribution in ``ATTRIBUTION.md``). Running
+``python scripts/make_test_models.py --out DIR`` writes:
 
 ``DIR/translation``
     A tiny ``MarianMTModel`` with a real ``MarianTokenizer`` (``source.spm``, ``target.spm``,
@@ -10,7 +11,8 @@ in ``ATTRIBUTION.md``). Running ``python scripts/make_test_models.py --out DIR``
     ``<unk>`` = 1, ``<pad>`` = last id (also the decoder start id), ``max_position_embeddings``
     = 128, generation config ``num_beams=4, max_length=128``. It is trained until greedy and
     beam-4 decoding, one sentence at a time and as one padded batch, reproduce every pair of
-    ``memorized_pairs.tsv`` exactly; the build fails (exit status 1) otherwise.
+    ``memorized_pairs.tsv`` and ``placeholder_pairs.tsv`` exactly; the build fails (exit
+    status 1) otherwise.
 ``DIR/summary``
     A tiny ``BartForConditionalGeneration`` with a byte-level BPE ``BartTokenizer`` (``<s>`` = 0,
     ``<pad>`` = 1, ``</s>`` = 2, ``<unk>`` = 3, ``<mask>`` last), laid out like
@@ -59,6 +61,9 @@ DATA_DIR: Path = Path(__file__).resolve().parent.parent / "tests" / "data"
 FR_FILE: Path = DATA_DIR / "flores_devtest_400.fr"
 EN_FILE: Path = DATA_DIR / "flores_devtest_400.en"
 PAIRS_FILE: Path = DATA_DIR / "memorized_pairs.tsv"
+# Two memorized pairs with a term replaced by the glossary's placeholder (service/glossary):
+# the tiny model then copies it through, so tests see a glossary applied end to end.
+PLACEHOLDER_PAIRS_FILE: Path = DATA_DIR / "placeholder_pairs.tsv"
 
 BUILD_INFO_NAME = "BUILD_INFO.json"
 TRANSLATION_DIR = "translation"
@@ -107,13 +112,15 @@ def load_corpus() -> tuple[list[str], list[str]]:
 
 
 def load_memorized_pairs() -> list[tuple[str, str]]:
-    """Return the (French, English) pairs the translation model must reproduce exactly."""
+    """Return the (French, English) pairs the translation model must reproduce exactly: the
+    memorized pairs, then the placeholder pairs."""
     pairs: list[tuple[str, str]] = []
-    for number, line in enumerate(read_lines(PAIRS_FILE), start=1):
-        fields = line.split("\t")
-        if len(fields) != 2:
-            raise ValueError(f"{PAIRS_FILE.name}:{number}: expected 'fr<TAB>en'")
-        pairs.append((fields[0], fields[1]))
+    for path in (PAIRS_FILE, PLACEHOLDER_PAIRS_FILE):
+        for number, line in enumerate(read_lines(path), start=1):
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise ValueError(f"{path.name}:{number}: expected 'fr<TAB>en'")
+            pairs.append((fields[0], fields[1]))
     return pairs
 
 
@@ -131,7 +138,7 @@ def package_versions() -> dict[str, str]:
 def recipe_hash() -> str:
     """SHA-256 over this script and its data files: any change invalidates cached builds."""
     digest = hashlib.sha256()
-    for path in (Path(__file__).resolve(), FR_FILE, EN_FILE, PAIRS_FILE):
+    for path in (Path(__file__).resolve(), FR_FILE, EN_FILE, PAIRS_FILE, PLACEHOLDER_PAIRS_FILE):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

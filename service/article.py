@@ -13,6 +13,7 @@ from service.errors import (
     MissingArticleError,
     UnsupportedLanguageError,
 )
+from service.glossary.terms import check_request_terms
 from service.text.html import Block, ParsedHtml, parse_html
 from service.text.language import Detection, detect_language
 from service.text.segment import split_paragraphs
@@ -38,6 +39,11 @@ class ArticleInput:
     source_lang: SourceLanguage | None = None
     format: OutputFormat = "text"
     extract_article: bool = True
+    glossary: tuple[tuple[str, str], ...] = ()
+    """(French term, English term) pairs the translation must use; a stored glossary named in
+    the request is already merged in (`service.glossary.terms.merge_terms`)."""
+    do_not_translate: tuple[str, ...] = ()
+    """Terms the translation must keep as the article spells them."""
 
     @classmethod
     def of(cls, article: str | ArticleInput, title: str | None = None) -> ArticleInput:
@@ -102,6 +108,7 @@ def validate_article(article: ArticleInput, max_chars: int) -> None:
         )
     if article.text is not None and not article.text.strip():
         raise EmptyArticleError("The article text is empty: send the French article in `text`.")
+    check_request_terms(article.glossary, article.do_not_translate)
     size = article.size()
     if size > max_chars:
         raise ArticleTooLongError(

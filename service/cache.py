@@ -89,7 +89,8 @@ def article_key(
 ) -> str:
     """Cache key of one result: the endpoint, the article's normalized parts (blocks with their
     kind, title, standfirst, captions; text versus HTML input), the options (format,
-    source_lang and `options`), and every model's id, revision and engine."""
+    source_lang and `options`), every model's id, revision and engine, and the glossary and
+    do_not_translate terms (a stored glossary's entries merged in, not its id)."""
     return _digest(
         {
             "endpoint": endpoint,
@@ -102,6 +103,9 @@ def article_key(
             "format": article.format,
             "options": options or {},
             "models": [_model_dict(model) for model in models],
+            # A glossary changes the translation: results never cross from one to another.
+            "glossary": [list(entry) for entry in article.glossary],
+            "do_not_translate": list(article.do_not_translate),
         }
     )
 

@@ -87,3 +87,35 @@ class InvalidApiKeyError(DepecheError):
 class BatchTooLargeError(DepecheError):
     code = "too_many_articles"
     status = 413
+
+
+class InvalidGlossaryError(DepecheError):
+    code = "invalid_glossary"
+    status = 422
+
+
+class GlossaryTooLargeError(DepecheError):
+    code = "glossary_too_large"
+    status = 413
+
+
+class GlossaryNotFoundError(DepecheError):
+    code = "glossary_not_found"
+    status = 404
+
+
+class UnknownGlossaryError(DepecheError):
+    """A request names a `glossary_id` that no stored glossary has."""
+
+    code = "unknown_glossary"
+    status = 422
+
+
+class TooManyGlossariesError(DepecheError):
+    code = "too_many_glossaries"
+    status = 409
+
+
+class GlossariesUnavailableError(DepecheError):
+    code = "glossaries_unavailable"
+    status = 503

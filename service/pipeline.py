@@ -24,9 +24,13 @@ from service.device import (
 )
 from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
 from service.engines.loader import choose_engine, load_engine, resolve_source
+from service.glossary.matching import term_index
+from service.glossary.protect import ProtectedSentence, protect_sentences
+from service.glossary.terms import request_terms
 from service.results import (
     CacheUse,
     Coverage,
+    GlossaryUse,
     Meta,
     ModelUsed,
     SummarizeResult,
@@ -41,7 +45,7 @@ from service.scheduler import BatchScheduler, Progress
 from service.summarize import summarize_paragraphs
 from service.text.html import render_html
 from service.text.segment import segment_parts
-from service.translate import SentenceTranslation, translate_sentences
+from service.translate import SentenceTranslation, keep_terms, translate_sentences
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +96,23 @@ class _TranslatedArticle:
     skipped: bool = False  # English input: the translator never saw it
     reuse: ParagraphReuse | None = None  # None when skipped
     warnings: list[str] = field(default_factory=list)
+    glossary: list[GlossaryUse] = field(default_factory=list)  # meta.glossary
 
 
 _ENGINE_PRECISION = re.compile(r"\(([^()]+)\)$")
+
+
+def protected_article(article: ArticleInput, sentences: Sequence[str]) -> list[ProtectedSentence]:
+    """Every sentence with its glossary terms, do_not_translate terms, URLs, e-mail addresses,
+    @handles and #hashtags replaced by placeholders (see `service.glossary.protect`)."""
+    index = term_index(request_terms(article.glossary, article.do_not_translate))
+    return protect_sentences(sentences, index)
+
+
+def _like(parts: Sequence[Sequence[str]], texts: Sequence[str]) -> list[list[str]]:
+    """`texts` (one per sentence, in order) cut into the shape of `parts`."""
+    items = iter(texts)
+    return [[next(items) for _ in part] for part in parts]
 
 
 def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> DeviceChoice:
@@ -244,6 +262,7 @@ class Pipeline:
 
         translate_ms = 0.0
         reuse: ParagraphReuse | None = None
+        glossary: list[GlossaryUse] = []
         skipped = choice.language == "en"
         if skipped:
             # Already English: the text goes to the summarizer as it is.
@@ -253,8 +272,17 @@ class Pipeline:
             tokens = TokenCounts()
             if progress is not None:
                 progress(len(sentences), len(sentences))  # nothing left to translate
+            if article.glossary or article.do_not_translate:
+                warnings.append(
+                    "glossary and do_not_translate were not applied: the input is English, so "
+                    "translation was skipped"
+                )
         else:
             started = time.perf_counter()
+            # Terms are protected before the paragraph cache sees the sentences: its key is the
+            # text the model gets, placeholders included, and it keeps the model's output with
+            # the placeholders, so no glossary's English can reach another request.
+            plan = protected_article(article, sentences)
 
             def translate_new(todo: list[str]) -> SentenceTranslation:
                 reused = len(sentences) - len(todo)  # reported as done from the start
@@ -265,11 +293,18 @@ class Pipeline:
                     _shifted(progress, reused),
                 )
 
-            result, reuse = self.paragraph_cache.translate_parts(
-                segmented.parts(), self.translator.info, self.translation_settings, translate_new
+            protected, reuse = self.paragraph_cache.translate_parts(
+                _like(segmented.parts(), [item.text for item in plan]),
+                self.translator.info,
+                self.translation_settings,
+                translate_new,
             )
             if progress is not None and not reuse.translated:
                 progress(len(sentences), len(sentences))  # every paragraph came from the cache
+            kept = keep_terms(plan, protected, self._translate_as_written)
+            result = kept.translation
+            glossary = kept.glossary
+            warnings.extend(kept.warnings)
             translate_ms = _ms(started)
             english = result.sentences
             coverage = Coverage(
@@ -308,7 +343,22 @@ class Pipeline:
             skipped=skipped,
             warnings=warnings,
             reuse=reuse,
+            glossary=glossary,
         )
+
+    def _translate_as_written(self, sentences: list[str]) -> SentenceTranslation:
+        """Sentences whose placeholders the model lost, translated again with no protection.
+        They go through the paragraph cache as one-sentence parts: a sentence's own
+        translation does not depend on any glossary."""
+        result, _ = self.paragraph_cache.translate_parts(
+            [[sentence] for sentence in sentences],
+            self.translator.info,
+            self.translation_settings,
+            lambda todo: translate_sentences(
+                self.translation_scheduler, todo, self.translation_settings
+            ),
+        )
+        return result
 
     def _meta(self, done: _TranslatedArticle, later_warnings: list[str]) -> Meta:
         warnings = list(done.warnings)
@@ -337,6 +387,7 @@ class Pipeline:
             )
             if done.reuse is not None
             else None,
+            glossary=done.glossary,
         )
 
     def translate(

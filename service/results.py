@@ -64,6 +64,28 @@ class CacheUse(BaseModel):
     paragraphs_translated: int = 0
 
 
+class GlossaryUse(BaseModel):
+    """One term of the glossary, of do_not_translate, or protected automatically, as found in
+    the article, and whether its English is in the translation."""
+
+    source: str = Field(
+        description="The term as the glossary or do_not_translate gives it; for `protected`, "
+        "the URL, address, handle or hashtag as the article has it."
+    )
+    target: str = Field(
+        description="The English it must become: the glossary's target; the term itself for "
+        "`do_not_translate` (kept as the article spells it) and `protected`."
+    )
+    kind: Literal["glossary", "do_not_translate", "protected"]
+    sentences: list[int] = Field(
+        description="Ids (as in `translation.sentences`) of the sentences whose French holds it."
+    )
+    applied: bool = Field(
+        description="True only when the English of every one of those sentences holds the "
+        "target (as often as the French holds the term)."
+    )
+
+
 class Meta(BaseModel):
     """How the result was made."""
 
@@ -89,6 +111,12 @@ class Meta(BaseModel):
         None,
         description="Paragraphs reused from the translation cache versus translated now; null "
         "when translation was skipped (English input).",
+    )
+    glossary: list[GlossaryUse] = Field(
+        default_factory=list,
+        description="Each glossary term, do_not_translate term and protected URL, e-mail "
+        "address, @handle or #hashtag found in the article, with the sentences that hold it "
+        "and whether its English is in their translation (empty when none was found).",
     )
 
 

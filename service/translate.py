@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from service.engines.base import GenerationSettings
+from service.glossary.protect import ProtectedSentence, report, restore
+from service.results import GlossaryUse
 from service.scheduler import BatchScheduler, Progress
 from service.text.chunking import split_to_fit
 
@@ -55,4 +57,51 @@ def translate_sentences(
         split_sentences=split_count,
         input_tokens=generated.input_tokens,
         output_tokens=generated.output_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class TermsKept:
+    """A translation with its glossary terms put back, and what `meta.glossary` reports."""
+
+    translation: SentenceTranslation
+    glossary: list[GlossaryUse]
+    warnings: list[str]
+    retranslated: int
+    """Sentences whose placeholders did not survive, translated again without protection."""
+
+
+def keep_terms(
+    plan: Sequence[ProtectedSentence],
+    raw: SentenceTranslation,
+    retranslate: Callable[[list[str]], SentenceTranslation],
+) -> TermsKept:
+    """Put each term's English in place of its placeholder in the model's output of the
+    protected sentences (`plan`, in order). A sentence whose output lost, changed or repeated
+    a placeholder is translated again as the article wrote it (`retranslate`), so its meaning
+    stays whole; the report then says which terms its English lacks."""
+    sentences: list[str | None] = [
+        restore(item, output) if item.protected else output
+        for item, output in zip(plan, raw.sentences, strict=True)
+    ]
+    failed = [i for i, text in enumerate(sentences) if text is None]
+    again = (
+        retranslate([plan[i].source for i in failed])
+        if failed
+        else SentenceTranslation(sentences=[], split_sentences=0, input_tokens=0, output_tokens=0)
+    )
+    for i, text in zip(failed, again.sentences, strict=True):
+        sentences[i] = text
+    english = [text or "" for text in sentences]
+    uses, warnings = report(plan, english)
+    return TermsKept(
+        translation=SentenceTranslation(
+            sentences=english,
+            split_sentences=raw.split_sentences,
+            input_tokens=raw.input_tokens + again.input_tokens,
+            output_tokens=raw.output_tokens + again.output_tokens,
+        ),
+        glossary=uses,
+        warnings=warnings,
+        retranslated=len(failed),
     )

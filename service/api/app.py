@@ -14,6 +14,7 @@ from service.api.auth import ApiKeys, require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
 from service.api.errors import error_response, install_error_handlers
+from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
 from service.api.routes import router
 from service.api.state import ServiceState
@@ -93,4 +94,5 @@ def create_app(
     app.include_router(batch_router, dependencies=keyed)
     app.include_router(jobs_router, dependencies=keyed)
     app.include_router(usage_router, dependencies=keyed)
+    app.include_router(glossaries_router, dependencies=keyed)
     return app

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from service.api.auth import record_usage
 from service.api.errors import ErrorBody, ErrorEnvelope, describe_validation, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
+from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.api.state import ServiceState
 from service.cache import ResultCache
@@ -89,7 +90,7 @@ def _one(
     item_id = f"{request_id_of(request)}.{index}"
     try:
         body = SummarizeRequest.model_validate(raw)
-        article = body.article()
+        article = resolved_article(request, body)
         result, _ = cache.summarize(state.require_pipeline(), article, body.options.max_points)
     except ValidationError as exc:
         code, message = describe_validation(list(exc.errors()))

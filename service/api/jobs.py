@@ -14,6 +14,7 @@ from pydantic import Field
 from service.api.auth import record_usage
 from service.api.errors import ErrorEnvelope, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
+from service.api.glossaries import resolved_article, stored_request
 from service.api.schemas import SummarizeRequest, request_examples
 from service.article import validate_article
 from service.jobs.models import (
@@ -190,9 +191,9 @@ def submit_job(
 ) -> JobDocument:
     """Queue an article for /summarize's work; answers at once with the job (202) and its
     `Location`. Poll GET /jobs/{id}, or pass `callback_url` to be called when it finishes."""
-    article_input = body.article()
+    article_input = resolved_article(request, body)
     validate_article(article_input, jobs.settings.max_chars)
-    article = body.model_dump(mode="json", exclude={"callback_url"})
+    article = stored_request(body, article_input, exclude={"callback_url"})
     record, created = jobs.submit(
         article, body.callback_url, idempotency_key, request_id_of(request)
     )

@@ -10,6 +10,7 @@ from service import __version__
 from service.api.auth import record_usage, require_api_key
 from service.api.errors import ErrorEnvelope
 from service.api.examples import HEALTH, READY, SUMMARIZE_RESULT, TRANSLATE_RESULT, example
+from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
 from service.article import ArticleInput, validate_article
@@ -100,7 +101,7 @@ def summarize(
     body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
 ) -> SummarizeResult:
     """Translate a French article into English and condense it into 3–6 key points."""
-    article = body.article()
+    article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
     result, hit = _results(request).summarize(pipeline, article, body.options.max_points)
     _answered(request, response, article, hit)
@@ -120,7 +121,7 @@ def translate(
     body: Annotated[TranslateRequest, Body(openapi_examples=request_examples(False))],
 ) -> TranslateResult:
     """Translate a French article into English, title and paragraphs, sentence by sentence."""
-    article = body.article()
+    article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
     result, hit = _results(request).translate(pipeline, article)
     _answered(request, response, article, hit)

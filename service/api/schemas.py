@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.article import ArticleInput
+from service.glossary.terms import MAX_DO_NOT_TRANSLATE, MAX_ENTRIES, MAX_TERM_CHARS
 
 _SAMPLE = Path(__file__).resolve().parents[2] / "scripts" / "examples" / "seed_article.fr.txt"
 _SAMPLE_FALLBACK = (
@@ -84,9 +85,32 @@ class _ArticleBase(BaseModel):
         "keep only that article; `meta.warnings` says how many blocks were left out. `false` "
         "keeps the whole page. A fragment is always kept whole.",
     )
+    glossary: dict[str, str] = Field(
+        default_factory=dict,
+        description="French term -> the English the translation must use, e.g. "
+        '`{"Conseil de sécurité nationale": "National Security Council"}`. Terms match '
+        "whole words without regard to case or accents, the longest first. At most "
+        f"{MAX_ENTRIES:,} entries of {MAX_TERM_CHARS} characters; no empty, whitespace-padded "
+        "or duplicate terms. `meta.glossary` says where each was found and whether it was "
+        "applied.",
+        json_schema_extra={"maxProperties": MAX_ENTRIES},
+    )
+    do_not_translate: list[str] = Field(
+        default_factory=list,
+        description="Terms to keep exactly as the article spells them (names, titles), e.g. "
+        f'`["Kim Jong-Un", "Libération"]`; at most {MAX_DO_NOT_TRANSLATE:,}.',
+        json_schema_extra={"maxItems": MAX_DO_NOT_TRANSLATE},
+    )
+    glossary_id: str | None = Field(
+        None,
+        max_length=64,
+        description="A glossary stored with POST /glossaries; `glossary` and "
+        "`do_not_translate` add to it and win over its entries with the same source term.",
+    )
 
     def article(self) -> ArticleInput:
-        """The request as the pipeline takes it."""
+        """The request as the pipeline takes it (`glossary_id` is resolved by
+        `service.api.glossaries.resolved_article`, which has the store)."""
         return ArticleInput(
             text=self.text,
             html=self.html,
@@ -96,6 +120,8 @@ class _ArticleBase(BaseModel):
             source_lang=self.source_lang,
             format=self.format,
             extract_article=self.extract_article,
+            glossary=tuple(self.glossary.items()),
+            do_not_translate=tuple(self.do_not_translate),
         )
 
 

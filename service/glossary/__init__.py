@@ -1,0 +1,1 @@
+"""Glossaries and protected words: entry rules, term matching, placeholders, the stored set."""
