@@ -198,7 +198,8 @@ function renderSummary(result) {
   const missing = glossary.filter((g) => !g.applied).length;
   const parts = [
     sentences ? `${sentences} sentences` : `${state.rows.length} paragraphs`,
-    Array.isArray(result.translation_checks) && `${checks} translation check${checks === 1 ? "" : "s"} to look at`,
+    Array.isArray(result.translation_checks) &&
+      (checks ? `${checks} translation check${checks === 1 ? "" : "s"} to look at` : "translation checks: none"),
     glossary.length && `${glossary.length} glossary term${glossary.length === 1 ? "" : "s"}${missing ? ` (${missing} not applied)` : ""}`,
     `${(result.meta.timings_ms.total / 1000).toFixed(1)} s`,
   ];
@@ -207,7 +208,7 @@ function renderSummary(result) {
   const box = $("warnings");
   box.hidden = !warnings.length;
   box.replaceChildren(
-    el("h2", {}, "Warnings"),
+    el("h2", {}, "Warnings from the service"),
     el("ul", {}, ...warnings.map((w) => el("li", {}, w))),
   );
 }
