@@ -16,6 +16,7 @@ from service.api.batch import router as batch_router
 from service.api.errors import error_response, install_error_handlers
 from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
+from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.cache import ResultCache
@@ -95,4 +96,5 @@ def create_app(
     app.include_router(jobs_router, dependencies=keyed)
     app.include_router(usage_router, dependencies=keyed)
     app.include_router(glossaries_router, dependencies=keyed)
+    app.include_router(page_router)  # the editor's page: open; its script sends the key
     return app
