@@ -87,3 +87,11 @@ class InvalidApiKeyError(DepecheError):
 class BatchTooLargeError(DepecheError):
     code = "too_many_articles"
     status = 413
+
+
+class InferenceFailedError(DepecheError):
+    """A model call raised (device fault, out of memory, an engine bug on some input): only the
+    requests whose texts were in that batch fail; the model keeps serving the others."""
+
+    code = "inference_failed"
+    status = 500
