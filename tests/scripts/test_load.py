@@ -25,12 +25,12 @@ load = _load_script("load")
 
 RSS_GROWTH_BOUND_MB = 400
 """How much the server's RSS may grow over its idle size (models loaded, no request yet)
-during the 32-client run. The issue measured 390 -> 597 MiB (+207) on the tiny models; the
-growth is the working memory of the requests in flight (32 handler threads, at most
-DEPECHE_MAX_QUEUED_SENTENCES texts per model, one batch's tensors per scheduler worker) and
-the allocator keeping freed pages. None of it grows with the number of requests, so twice the
-measured growth leaves room for a slower or busier machine, while a queue that stopped being
-bounded, or a per-request leak of batch tensors or results, goes through it within the run."""
+during the 32-client run. The growth is the working memory of the requests in flight (32
+handler threads, at most DEPECHE_MAX_QUEUED_SENTENCES texts per model, one batch's tensors per
+scheduler worker) and the pages the allocator keeps; none of it grows with the number of
+requests. It measured +144 to +207 MiB on the tiny models, so 400 leaves room for a slower or
+busier machine. What it guards: overload costs a 429, not memory (a queue that stopped being
+bounded, or batches for every waiting client at once, grow with the offered load)."""
 
 
 # -- fast: the harness itself -----------------------------------------------------------
