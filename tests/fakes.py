@@ -1,4 +1,5 @@
-"""A transparent stand-in engine for testing the batching and chunking logic around a model."""
+"""Stand-in engines: a transparent one for the batching and chunking logic around a model, and
+a real engine that fails on chosen inputs, for the failure paths."""
 
 from __future__ import annotations
 
