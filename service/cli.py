@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
 
 from service.article import ArticleInput
 from service.config import Settings
@@ -17,6 +18,9 @@ from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
 from service.results import SummarizeResult, TranslateResult
+
+if TYPE_CHECKING:
+    from service.jobs.system import JobSystem
 
 EXIT_LOAD_FAILED = 2
 EXIT_INPUT_FAILED = 1
@@ -94,15 +98,28 @@ def serve(settings: Settings) -> int:
             server.should_exit = True
 
     app = create_app(settings, on_load_failure=stop)
+    jobs: JobSystem = app.state.jobs
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn, plus: at the first SIGTERM or SIGINT the job workers stop taking jobs and
+        start their drain at once, alongside the HTTP drain and within the same grace (the
+        lifespan's shutdown alone would run only after the requests in flight are done)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            jobs.stop_in_background()
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         log_config=None,
-        timeout_graceful_shutdown=30,
+        # On SIGTERM uvicorn closes its sockets at once, then waits this long for the requests
+        # in flight before it cancels them.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config)
     server.run()
     return EXIT_LOAD_FAILED if app.state.depeche.load_error else 0
 

@@ -189,3 +189,10 @@ class Settings(BaseSettings):
     """Results of /summarize and /translate kept in an in-memory LRU cache, keyed by the
     normalized article, the options and the models. The per-paragraph translation cache holds
     64 paragraphs per result. 0 turns both caches off."""
+
+    shutdown_grace_s: int = Field(default=30, ge=0, le=3600)
+    """On SIGTERM (or SIGINT), how long the service lets work in flight finish: it stops
+    accepting connections and taking jobs at once, then waits up to this many seconds for the
+    requests in flight and the running jobs. A job still running then goes back to the queue
+    (it starts again at the next start, or on another worker); connections still open are
+    closed. `python -m service worker` gives its running jobs the same grace."""

@@ -119,3 +119,11 @@ class TooManyGlossariesError(DepecheError):
 class GlossariesUnavailableError(DepecheError):
     code = "glossaries_unavailable"
     status = 503
+
+
+class InferenceFailedError(DepecheError):
+    """A model call raised (device fault, out of memory, an engine bug on some input): only the
+    requests whose texts were in that batch fail; the model keeps serving the others."""
+
+    code = "inference_failed"
+    status = 500

@@ -3,6 +3,7 @@ length-sorted, token-budgeted batches and hands each caller its own outputs, in 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -10,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
-from service.errors import OverloadedError
+from service.errors import InferenceFailedError, OverloadedError
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (units done, units in all) as work advances."""
@@ -77,6 +80,10 @@ class BatchScheduler:
     runs `inter_threads` calls in parallel). When less than a full batch per idle worker is
     waiting, as with one article's sentences, the work is shared out: each idle worker takes
     its part, instead of one worker taking it all while the others wait.
+
+    A model call that raises fails the requests of that batch only (InferenceFailedError,
+    with the engine's exception as its cause); their texts still queued are dropped, and the
+    workers go on serving everyone else.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class BatchScheduler:
         self._idle = 0  # workers waiting in _take, ready to run a batch
         self.workers = workers
         self.batches_run = 0
+        self.batches_failed = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"{engine.info.task}-batcher-{i}", daemon=True)
             for i in range(workers)
@@ -197,15 +205,37 @@ class BatchScheduler:
             generated = self.engine.generate(
                 [item.request.texts[item.index] for item in batch], batch[0].request.settings
             )
-        except BaseException as exc:  # hand the failure to every caller in the batch
-            for item in batch:
-                self._finish(item, None, 0.0, exc)
+        except BaseException as exc:  # fail this batch's callers, never the worker thread
+            self._fail(batch, exc)
             return
         self.batches_run += 1
         # Output tokens are counted per batch; each text gets a share by its output length.
         total_chars = sum(len(text) for text in generated.texts) or 1
         for item, text in zip(batch, generated.texts, strict=True):
             self._finish(item, text, generated.output_tokens * len(text) / total_chars, None)
+
+    def _fail(self, batch: list[_Item], exc: BaseException) -> None:
+        """Fail every request with a text in `batch`, each with an error of its own (one
+        shared exception would collect every caller's traceback), and drop their other texts
+        still queued: a failed request needs none of them."""
+        task = self.engine.info.task
+        log.error(
+            "%s model call failed on a batch of %d text(s); failing only its requests",
+            task,
+            len(batch),
+            exc_info=exc,
+        )
+        with self._cond:
+            self.batches_failed += 1
+            failed = {id(item.request): item.request for item in batch}
+            dropped = [item for item in self._queue if id(item.request) in failed]
+            if dropped:
+                self._queue = [item for item in self._queue if id(item.request) not in failed]
+            for request in failed.values():
+                if request.error is None:
+                    request.error = _inference_error(task, len(batch), exc)
+        for item in [*batch, *dropped]:
+            self._finish(item, None, 0.0, None)
 
     def _finish(
         self, item: _Item, text: str | None, tokens: float, error: BaseException | None
@@ -217,7 +247,25 @@ class BatchScheduler:
             request.error = request.error or error
             request.remaining -= 1
             left = request.remaining
-        if request.progress is not None:
-            request.progress(len(request.texts) - left, len(request.texts))
+            failed = request.error is not None
+        if request.progress is not None and not failed:
+            try:
+                request.progress(len(request.texts) - left, len(request.texts))
+            except Exception:  # a caller's reporting must not end this worker thread
+                log.exception("a progress callback failed; the request goes on")
         if left == 0:
             request.done.set()
+
+
+def _inference_error(task: str, size: int, exc: BaseException) -> BaseException:
+    """What a caller of a failed batch gets: InferenceFailedError naming the exception's class
+    (its text stays in the log, it may hold internals), or a non-Exception as it was."""
+    if not isinstance(exc, Exception):
+        return exc
+    error = InferenceFailedError(
+        f"The {task} model failed on a batch of {size} text(s) that held part of this request "
+        f"({type(exc).__name__}); other requests were not affected and a retry may succeed. "
+        "Quote the request id when reporting it."
+    )
+    error.__cause__ = exc
+    return error

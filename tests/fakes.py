@@ -1,7 +1,9 @@
-"""A transparent stand-in engine for testing the batching and chunking logic around a model."""
+"""Stand-in engines: a transparent one for the batching and chunking logic around a model, and
+a real engine that fails on chosen inputs, for the failure paths."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 from service.engines.base import Generated, GenerationSettings, ModelInfo, Seq2SeqEngine, Task
@@ -52,3 +54,48 @@ def scheduler_for(
 ) -> BatchScheduler:
     """A scheduler over `engine` that runs a batch as soon as work arrives."""
     return BatchScheduler(engine, batch_tokens=batch_tokens, wait_ms=0, max_queued=max_queued)
+
+
+class RaisingEngine:
+    """A real engine that fails on chosen inputs, as a device fault or an engine bug would.
+
+    Every `generate` call whose batch holds a text containing one of `poison` raises
+    RuntimeError (after waiting for `release` when `hold` is set, so a test can line other
+    requests up meanwhile); every other batch runs on the wrapped engine. `broken` makes
+    `check` raise, as an unusable device does.
+    """
+
+    def __init__(self, engine: Seq2SeqEngine, poison: Sequence[str], *, hold: bool = False) -> None:
+        self.engine = engine
+        self.info = engine.info
+        self.poison = tuple(poison)
+        self.hold = hold
+        self.failing = threading.Event()
+        """Set once a poisoned batch has reached the engine."""
+        self.release = threading.Event()
+        self.broken = False
+        self.failed_batches: list[list[str]] = []
+        self.served_batches: list[list[str]] = []
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.engine.max_input_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.engine.count_tokens(texts)
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        if any(word in text for text in texts for word in self.poison):
+            self.failed_batches.append(list(texts))
+            self.failing.set()
+            if self.hold:
+                self.release.wait(30)
+            raise RuntimeError("simulated device fault: CUDA error: an illegal memory access")
+        generated = self.engine.generate(texts, settings)
+        self.served_batches.append(list(texts))
+        return generated
+
+    def check(self) -> None:
+        if self.broken:
+            raise RuntimeError("simulated device fault: no CUDA-capable device is detected")
+        self.engine.check()

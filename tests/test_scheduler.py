@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.engines.base import Generated, GenerationSettings
-from service.errors import OverloadedError
+from service.errors import InferenceFailedError, OverloadedError
 from service.scheduler import BatchScheduler
 from tests.fakes import RecordingEngine
 
@@ -83,14 +83,115 @@ def test_full_queue_is_refused_at_once() -> None:
     scheduler.close()
 
 
-def test_engine_failure_reaches_the_caller() -> None:
+def test_engine_failure_reaches_the_caller_as_inference_failed() -> None:
     class Failing(RecordingEngine):
         def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
             raise RuntimeError("model exploded")
 
     scheduler = BatchScheduler(Failing(window=64), batch_tokens=100, wait_ms=0, max_queued=100)
-    with pytest.raises(RuntimeError, match="model exploded"):
+    with pytest.raises(
+        InferenceFailedError, match=r"translation model failed.*RuntimeError"
+    ) as info:
         scheduler.run(["une phrase"], DEFAULTS)
+    assert info.value.status == 500
+    assert info.value.code == "inference_failed"
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "model exploded" not in info.value.message, "the engine's text stays in the log"
+    assert scheduler.batches_failed == 1
+    scheduler.close()
+
+
+class PoisonEngine(RecordingEngine):
+    """Raises on any batch holding `poison`; can hold that batch until released."""
+
+    def __init__(self, hold: bool = False) -> None:
+        super().__init__(window=64)
+        self.hold = hold
+        self.failing = threading.Event()
+        self.release = threading.Event()
+
+    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        if any("poison" in text for text in texts):
+            self.failing.set()
+            if self.hold:
+                self.release.wait(10)
+            raise RuntimeError("device fault")
+        return super().generate(texts, settings)
+
+
+def test_a_failing_batch_fails_only_its_requests_and_the_scheduler_keeps_serving() -> None:
+    engine = PoisonEngine(hold=True)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=0, max_queued=100)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failing = pool.submit(scheduler.run, ["poison", "autre"], DEFAULTS)
+        assert engine.failing.wait(5)
+        other = pool.submit(scheduler.run, ["un", "deux"], DEFAULTS)  # queued: another batch
+        deadline = time.monotonic() + 5
+        while scheduler.queued < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert scheduler.queued == 2
+        engine.release.set()
+        with pytest.raises(InferenceFailedError):
+            failing.result(5)
+        assert other.result(5).texts == ["<un>", "<deux>"]
+    # Afterwards the same worker thread serves new work as before.
+    assert scheduler.run(["trois"], DEFAULTS).texts == ["<trois>"]
+    assert scheduler.batches_failed == 1
+    assert all(thread.is_alive() for thread in scheduler._threads)
+    scheduler.close()
+
+
+def test_requests_sharing_the_failed_batch_each_get_their_own_error() -> None:
+    engine = PoisonEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=100, max_queued=100)
+    start = threading.Barrier(2)
+
+    def call(texts: list[str]) -> BaseException | None:
+        start.wait()
+        try:
+            scheduler.run(texts, DEFAULTS)
+        except InferenceFailedError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        errors = list(pool.map(call, [["poison"], ["innocent"]]))
+    assert engine.batches == [], "both texts were in the one failing batch"
+    first, second = errors
+    assert first is not None
+    assert second is not None
+    assert first is not second
+    scheduler.close()
+
+
+def test_a_failed_request_leaves_its_other_texts_unrun() -> None:
+    # One text per batch: the first batch fails, and the request's other texts, still queued,
+    # are dropped instead of being run for a caller that already failed.
+    engine = PoisonEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=2, wait_ms=0, max_queued=100)
+    progress: list[tuple[int, int]] = []
+    with pytest.raises(InferenceFailedError):
+        scheduler.run(
+            ["poison", "b", "c", "d", "e"], DEFAULTS, lambda d, t: progress.append((d, t))
+        )
+    assert scheduler.queued == 0
+    assert engine.inputs == [], "the longest-first plan runs `poison` first; nothing after"
+    assert progress == [], "no progress reported for dropped texts"
+    assert scheduler.run(["f"], DEFAULTS).texts == ["<f>"]
+    scheduler.close()
+
+
+def test_a_raising_progress_callback_does_not_stop_the_worker() -> None:
+    scheduler = BatchScheduler(
+        RecordingEngine(window=64), batch_tokens=100, wait_ms=0, max_queued=100
+    )
+
+    def broken(done: int, total: int) -> None:
+        raise OSError("the job table is gone")
+
+    assert scheduler.run(["a", "b"], DEFAULTS, broken).texts == ["<a>", "<b>"]
+    assert scheduler.run(["c"], DEFAULTS).texts == ["<c>"]
+    assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -18,6 +19,8 @@ from service.cache import ResultCache
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -83,8 +86,12 @@ def ready(state: StateDep) -> dict[str, Any]:
     pipeline = state.require_pipeline()
     try:
         pipeline.check()
-    except Exception as exc:
-        raise ModelsNotReadyError(f"The device check failed: {exc}") from exc
+    except Exception as exc:  # a broken device: out of rotation, with the detail in the log
+        log.exception("readiness check failed on %s", pipeline.device.label)
+        raise ModelsNotReadyError(
+            f"The device check failed on {pipeline.device.label} ({type(exc).__name__}); "
+            "the service log has the detail."
+        ) from exc
     return {"status": "ready", "device": pipeline.device.label, "models": pipeline.models()}
 
 

@@ -75,9 +75,12 @@ class JobQueue:
         )
         self._consumer.start()
 
-    def stop(self) -> None:
-        """Stop taking tasks; wait up to shutdown_timeout for the running ones."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking tasks; wait up to `timeout` (default: the start's shutdown_timeout)
+        for the running ones."""
         if self._consumer is not None:
+            if timeout is not None:
+                self._consumer.shutdown_timeout = timeout
             self._consumer.stop(graceful=True)
             self._consumer = None
 

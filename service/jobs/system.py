@@ -47,8 +47,8 @@ from service.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_S = 2.0
-"""How long stopping waits for a running job before putting it back in the queue."""
+THREAD_JOIN_S = 2.0
+"""How long stopping waits for the starter and keeper threads (they watch the stop flag)."""
 QUEUED_GRACE_S = 5.0
 """A queued job older than this with no task in the queue is enqueued again."""
 SWEEP_EVERY_S = 60.0
@@ -113,12 +113,16 @@ class JobSystem:
         self.queue: JobQueue | None = None
         self.runner: JobRunner | None = None
         self.error: str | None = None
-        self._stop = threading.Event()
+        self._draining = threading.Event()  # stopping: take no new work (jobs, takeovers)
+        self._stop = threading.Event()  # stopped: the helper threads end
         self._threads: list[threading.Thread] = []
         self._delivering: set[str] = set()
         self._delivering_lock = threading.Lock()
         self._webhooks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook")
         self._started_workers = False
+        self._stopping = threading.Lock()  # held for the whole of stop(); a second caller waits
+        self._stopped = False
+        self._stopper: threading.Thread | None = None
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         self._webhook_config = WebhookConfig(
             secret=secret,
@@ -154,30 +158,58 @@ class JobSystem:
 
     def _start_when_loaded(self, workers: int) -> None:
         while self.pipeline() is None:
-            if self._stop.wait(0.1):
+            if self._draining.wait(0.1):
                 return
         assert self.queue is not None
-        self.recover()
-        self.queue.start(workers, shutdown_timeout=SHUTDOWN_GRACE_S)
-        self._started_workers = True
+        with self._stopping:  # never start workers that a stop() in progress would miss
+            if self._draining.is_set():
+                return
+            self.recover()
+            self.queue.start(workers, shutdown_timeout=self.settings.shutdown_grace_s)
+            self._started_workers = True
         log.info("job workers started (%d, %s queue)", workers, self.settings.jobs_backend)
         self._spawn(self._keep, "jobs-keeper")
 
-    def stop(self) -> None:
-        """Stop workers; a job still running is put back in the queue for the next start."""
-        self._stop.set()
-        if self.queue is not None and self._started_workers:
-            self.queue.stop()
-        if self.runner is not None and self.store is not None and self.queue is not None:
-            for job_id, run in self.runner.running().items():
-                if self.store.requeue(job_id, run):
-                    self._enqueue_quietly(job_id)
-                    log.info("job %s put back in the queue at shutdown", job_id)
-        self._webhooks.shutdown(wait=False, cancel_futures=True)
-        for thread in self._threads:
-            thread.join(timeout=SHUTDOWN_GRACE_S)
-        if self.queue is not None:
-            self.queue.close()
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking jobs at once; give the running ones up to `grace_s` (default
+        DEPECHE_SHUTDOWN_GRACE_S) to finish, then put those still running back in the queue
+        for the next start or another worker. Their threads may run on until the process
+        exits, but their runs are fenced: whatever they write afterwards is refused.
+
+        Idempotent and safe from any thread: a second call waits for the first to end."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        with self._stopping:
+            if self._stopped:
+                return
+            self._draining.set()
+            if self.queue is not None and self._started_workers:
+                running = len(self.runner.running()) if self.runner is not None else 0
+                if running:
+                    log.info("stopping: waiting up to %s s for %d running job(s)", grace, running)
+                self.queue.stop(timeout=grace)
+            if self.runner is not None and self.store is not None and self.queue is not None:
+                for job_id, run in self.runner.running().items():
+                    if self.store.requeue(job_id, run):
+                        self._enqueue_quietly(job_id)
+                        log.info("job %s put back in the queue at shutdown", job_id)
+            self._stop.set()  # the keeper kept the leases fresh until here
+            self._webhooks.shutdown(wait=False, cancel_futures=True)
+            for thread in self._threads:
+                thread.join(timeout=THREAD_JOIN_S)
+            if self.queue is not None:
+                self.queue.close()
+            self._stopped = True
+
+    def stop_in_background(self) -> None:
+        """Begin `stop()` in a thread of its own and return at once: called from a signal
+        handler, so that jobs drain while the HTTP server drains its requests, in the same
+        grace. A later `stop()` waits for it."""
+        # No lock: signal handlers run one at a time in the main thread, and stop() is
+        # idempotent anyway.
+        if self._stopper is not None:
+            return
+        self._stopper = threading.Thread(target=self.stop, name="jobs-stopper", daemon=True)
+        self._stopper.start()
 
     def _enqueue_quietly(self, job_id: str) -> None:
         assert self.queue is not None
@@ -200,6 +232,8 @@ class JobSystem:
             try:
                 assert self.store is not None
                 self.store.heartbeat(self._mine())
+                if self._draining.is_set():  # stopping: keep our leases, take on nothing
+                    continue
                 self.reap()
                 if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
                     last_sweep = time.monotonic()

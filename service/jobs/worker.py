@@ -1,8 +1,9 @@
 """`python -m service worker`: a process that only runs jobs, for several workers on one queue.
 
 It loads the models, starts the job workers (DEPECHE_JOBS_WORKERS, or --workers) on the
-configured queue, and stops on SIGTERM or SIGINT, putting a job it was running back in the
-queue for the next worker.
+configured queue, and stops on SIGTERM or SIGINT: it takes no new job, gives the running one
+up to DEPECHE_SHUTDOWN_GRACE_S to finish, and otherwise puts it back in the queue for the next
+worker.
 """
 
 from __future__ import annotations

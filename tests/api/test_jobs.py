@@ -15,7 +15,6 @@ from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.config import Settings
-from service.jobs import system
 from service.jobs.webhooks import verify
 from service.pipeline import Pipeline
 from tests.conftest import free_port
@@ -297,13 +296,12 @@ def test_a_job_running_at_shutdown_is_queued_again_and_resumes(
     pipeline: Pipeline,
     memorized_pairs: list[tuple[str, str]],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.test_pipeline import long_article
 
-    monkeypatch.setattr(system, "SHUTDOWN_GRACE_S", 0.1)  # stop before the job can finish
     text, expected, _ = long_article(memorized_pairs, min_words=1500)
-    job_settings = jobs_settings(settings, tmp_path)
+    # No grace: the app stops before the job can finish.
+    job_settings = jobs_settings(settings, tmp_path, shutdown_grace_s=0)
     with TestClient(create_app(job_settings, pipeline=pipeline)) as client:
         job_id = client.post("/jobs", json={"text": text}).json()["id"]
         job = wait_until(client, job_id, lambda j: j["progress"]["done"] > 0)
