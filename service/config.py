@@ -189,3 +189,12 @@ class Settings(BaseSettings):
     """Results of /summarize and /translate kept in an in-memory LRU cache, keyed by the
     normalized article, the options and the models. The per-paragraph translation cache holds
     64 paragraphs per result. 0 turns both caches off."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines on stderr: `text` (one readable line per record) or `json` (one JSON object
+    per line: time, level, logger, message, and for requests the request id, route, status,
+    duration and article characters), for the service's logs and its access log alike."""
+
+    metrics_public: bool = False
+    """With API keys on, GET /metrics needs a key like the work endpoints; true lets a scraper
+    read it without one (the metrics hold no key, address or request id). Keys off: open."""

@@ -14,6 +14,8 @@ from service.errors import OverloadedError
 
 Progress = Callable[[int, int], None]
 """Called with (units done, units in all) as work advances."""
+BatchObserver = Callable[[str, int], None]
+"""Called with (model task, texts in the batch) before each model call (metrics)."""
 
 
 def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
@@ -98,6 +100,7 @@ class BatchScheduler:
         self._idle = 0  # workers waiting in _take, ready to run a batch
         self.workers = workers
         self.batches_run = 0
+        self.on_batch: BatchObserver | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"{engine.info.task}-batcher-{i}", daemon=True)
             for i in range(workers)
@@ -190,6 +193,8 @@ class BatchScheduler:
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
+            if self.on_batch is not None:
+                self.on_batch(self.engine.info.task, len(batch))
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Item]) -> None:
