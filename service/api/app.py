@@ -14,6 +14,7 @@ from service import __version__
 from service.api.auth import ApiKeys, require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
+from service.api.docs import DocsPolicy
 from service.api.errors import error_response, install_error_handlers
 from service.api.jobs import router as jobs_router
 from service.api.metrics import ObserveRequests
@@ -106,6 +107,7 @@ def create_app(
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 
+    app.add_middleware(DocsPolicy)  # the docs pages may load nothing from another host
     # Added after request_context, so it wraps it: it sees that middleware's answers too.
     app.add_middleware(ObserveRequests, metrics=metrics)
     install_error_handlers(app)
