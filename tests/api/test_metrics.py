@@ -107,7 +107,9 @@ def test_every_family_is_there_after_a_summarize(
     assert info == {(m.task, m.id, m.revision, m.engine) for m in pipeline.models()}
     assert all(s.value == 1 for s in samples(families, "depeche_model_info"))
     statuses = {s.labels["status"] for s in samples(families, "depeche_jobs")}
-    assert statuses == {"queued", "running", "done", "failed", "cancelled"}
+    assert statuses == {"queued", "running", "done", "failed", "cancelled"}, families[
+        "depeche_jobs"
+    ]
     for reason in ("overloaded", "models_not_ready", "inference_failed"):
         assert value(families, "depeche_failures", "_total", reason=reason) == 0
     assert "process_resident_memory_bytes" in families
