@@ -114,7 +114,8 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        log_config=None,
+        log_config=None,  # our handler (service.logs) formats uvicorn's records too
+        access_log=False,  # the API's middleware writes the access log, one line per request
         # On SIGTERM uvicorn closes its sockets at once, then waits this long for the requests
         # in flight before it cancels them.
         timeout_graceful_shutdown=settings.shutdown_grace_s,
@@ -177,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         settings = settings.model_copy(update=updates)
-    configure_logging(settings.log_level if args.command in ("serve", "worker") else "warning")
+    configure_logging(
+        settings.log_level if args.command in ("serve", "worker") else "warning",
+        settings.log_format,
+    )
     if settings.offline:
         # Belt and braces: libraries that read these never try the network either.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -196,3 +196,12 @@ class Settings(BaseSettings):
     requests in flight and the running jobs. A job still running then goes back to the queue
     (it starts again at the next start, or on another worker); connections still open are
     closed. `python -m service worker` gives its running jobs the same grace."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines on stderr: `text` (one readable line per record) or `json` (one JSON object
+    per line: time, level, logger, message, and for requests the request id, route, status,
+    duration and article characters), for the service's logs and its access log alike."""
+
+    metrics_public: bool = False
+    """With API keys on, GET /metrics needs a key like the work endpoints; true lets a scraper
+    read it without one (the metrics hold no key, address or request id). Keys off: open."""

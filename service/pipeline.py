@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from service.article import ArticleInput, source_language, validate_article
 from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache, ParagraphReuse
@@ -46,6 +47,9 @@ from service.summarize import summarize_paragraphs
 from service.text.html import render_html
 from service.text.segment import segment_parts
 from service.translate import SentenceTranslation, keep_terms, translate_sentences
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +161,19 @@ class Pipeline:
         )
         # Translations per paragraph: an updated article re-translates only what changed.
         self.paragraph_cache = ParagraphCache(settings.cache_size * PARAGRAPHS_PER_RESULT)
+        self.metrics: Metrics | None = None  # set by observe(); the CLI runs without
+
+    def observe(self, metrics: Metrics) -> None:
+        """Report articles and batches to `metrics` from now on (the app that serves this
+        pipeline calls it; one pipeline reports to one Metrics, the last one given)."""
+        self.metrics = metrics
+        self.translation_scheduler.on_batch = metrics.observe_batch
+        self.summary_scheduler.on_batch = metrics.observe_batch
+
+    def _report(self, meta: Meta) -> None:
+        """The one place an article's timings and tokens reach the metrics."""
+        if self.metrics is not None:
+            self.metrics.observe_article(meta)
 
     def _scheduler(self, engine: Seq2SeqEngine, batch_tokens: int) -> BatchScheduler:
         # One worker per call the engine runs in parallel (CTranslate2's inter_threads), so that
@@ -403,6 +420,7 @@ class Pipeline:
         meta = self._meta(done, [])
         meta.models = [m for m in meta.models if m.task == "translation"]
         meta.timings_ms.total = _ms(started)
+        self._report(meta)
         return TranslateResult(translation=done.translation, meta=meta)
 
     def summarize(
@@ -430,6 +448,7 @@ class Pipeline:
         meta.tokens.summary_output = summary.output_tokens
         meta.strategy = summary.strategy
         meta.chunks = summary.chunks
+        self._report(meta)
         return SummarizeResult(
             translation=done.translation,
             key_points=summary.key_points,

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (units done, units in all) as work advances."""
+BatchObserver = Callable[[str, int], None]
+"""Called with (model task, texts in the batch) before each model call (metrics)."""
 
 
 def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
@@ -106,6 +108,7 @@ class BatchScheduler:
         self.workers = workers
         self.batches_run = 0
         self.batches_failed = 0
+        self.on_batch: BatchObserver | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"{engine.info.task}-batcher-{i}", daemon=True)
             for i in range(workers)
@@ -198,6 +201,8 @@ class BatchScheduler:
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
+            if self.on_batch is not None:
+                self.on_batch(self.engine.info.task, len(batch))
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Item]) -> None:

@@ -8,20 +8,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
 from service import __version__
 from service.api.auth import ApiKeys, require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
+from service.api.docs import DocsPolicy
 from service.api.errors import error_response, install_error_handlers
 from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
+from service.api.metrics import ObserveRequests
+from service.api.metrics import router as metrics_router
 from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.cache import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
+from service.metrics import Metrics
 from service.pipeline import Pipeline, PipelineFactory
 from service.usage import open_usage
 
@@ -44,8 +49,19 @@ def create_app(
 ) -> FastAPI:
     """Build the app. With no `pipeline`, models load in the background once the app starts."""
     settings = settings or Settings()
-    state = ServiceState(settings, pipeline, pipeline_factory, on_load_failure)
-    jobs = JobSystem(settings, lambda: state.pipeline)  # workers start once models load
+    # Read at scrape time; `state` and `jobs` exist by then.
+    metrics = Metrics(pipeline=lambda: state.pipeline, job_counts=lambda: jobs.counts())
+
+    def observed_factory(factory_settings: Settings) -> Pipeline:
+        loaded = pipeline_factory(factory_settings)
+        loaded.observe(metrics)
+        return loaded
+
+    if pipeline is not None:
+        pipeline.observe(metrics)
+    state = ServiceState(settings, pipeline, observed_factory, on_load_failure)
+    # workers start once models load
+    jobs = JobSystem(settings, lambda: state.pipeline, metrics=metrics)
     usage = open_usage(settings)
 
     @asynccontextmanager
@@ -56,17 +72,21 @@ def create_app(
         jobs.stop()
         usage.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves /docs and /redoc with Swagger UI's and ReDoc's files from the
+    # service itself (no CDN: the newsroom server may be offline); no online validator badge.
+    app = FastAPIOffline(
         title="Dépêche",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.depeche = state
     app.state.jobs = jobs
     app.state.api_keys = ApiKeys.from_settings(settings)
     app.state.usage = usage
     app.state.results = ResultCache(settings.cache_size)
+    app.state.metrics = metrics
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024
 
@@ -89,6 +109,9 @@ def create_app(
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 
+    app.add_middleware(DocsPolicy)  # the docs pages may load nothing from another host
+    # Added after request_context, so it wraps it: it sees that middleware's answers too.
+    app.add_middleware(ObserveRequests, metrics=metrics)
     install_error_handlers(app)
     keyed = [Depends(require_api_key)]  # /health, /ready and the docs stay open
     app.include_router(router)  # /summarize and /translate declare the key themselves
@@ -97,4 +120,5 @@ def create_app(
     app.include_router(usage_router, dependencies=keyed)
     app.include_router(glossaries_router, dependencies=keyed)
     app.include_router(page_router)  # the editor's page: open; its script sends the key
+    app.include_router(metrics_router)  # keyed unless DEPECHE_METRICS_PUBLIC=true
     return app

@@ -168,6 +168,8 @@ def record_usage(request: Request, article: ArticleInput) -> None:
     request: a store error is logged and the article is answered all the same."""
     store: UsageStore = request.app.state.usage
     key_id = getattr(request.state, "api_key_id", ANONYMOUS)
+    # The access log reports the characters of the articles a request carried.
+    request.state.article_chars = getattr(request.state, "article_chars", 0) + article.size()
     try:
         store.record(key_id, article.size())
     except Exception:

@@ -19,12 +19,12 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import redis
 from redis.commands.core import Script
 
-from service.jobs.models import WebhookAttempt
+from service.jobs.models import JobStatus, WebhookAttempt
 from service.jobs.store import JobRecord, Lease, StoreUnavailableError
 
 T = TypeVar("T")
@@ -178,6 +178,7 @@ end
 return count
 """
 
+_STATUSES: tuple[str, ...] = get_args(JobStatus)
 _INT_FIELDS = ("progress_done", "progress_total", "runs")
 _FLOAT_FIELDS = ("created_at", "started_at", "finished_at", "updated_at", "heartbeat_at")
 _TEXT_FIELDS = (
@@ -314,6 +315,13 @@ class RedisJobStore:
     def get_by_key(self, idempotency_key: str) -> JobRecord | None:
         job_id = self._call(self._redis.get, f"{self.prefix}:idem:{idempotency_key}")
         return None if job_id is None else self.get(str(job_id))
+
+    def counts(self) -> dict[str, int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for status in _STATUSES:
+            pipe.zcard(f"{self.prefix}:status:{status}")
+        sizes = self._call(pipe.execute)
+        return {status: int(size) for status, size in zip(_STATUSES, sizes, strict=True)}
 
     def ids(self, status: str, created_before: float | None = None) -> list[str]:
         high = "+inf" if created_before is None else f"({_num(created_before)}"

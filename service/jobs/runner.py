@@ -63,11 +63,13 @@ class JobRunner:
         pipeline: Callable[[], Pipeline | None],
         owner: str,
         on_finished: Callable[[str], None],
+        on_failed: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.owner = owner
         self.on_finished = on_finished
+        self.on_failed = on_failed  # called with the error code of a job that failed (metrics)
         self.active: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -107,6 +109,8 @@ class JobRunner:
             log.warning("job %s run %d finished after losing its lease; dropped", job_id, run)
             return
         log.info("job %s %s", job_id, "failed" if error else "done")
+        if error is not None and self.on_failed is not None:
+            self.on_failed(error.code)
         if record.callback_url:
             self.on_finished(job_id)
 

@@ -165,6 +165,11 @@ class SqliteJobStore:
             ).fetchone()
             return None if row is None else self._get(row["id"])
 
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("select status, count(*) from jobs group by status").fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
+
     def ids(self, status: str, created_before: float | None = None) -> list[str]:
         """Ids of jobs in `status`, oldest first."""
         with self._lock:

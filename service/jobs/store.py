@@ -185,6 +185,10 @@ class JobStore(Protocol):
         `finished_before`, except those whose webhook is still pending; how many."""
         ...
 
+    def counts(self) -> dict[str, int]:
+        """Jobs per status (statuses with no job may be left out); read by GET /metrics."""
+        ...
+
 
 def open_store(settings: Settings) -> JobStore:
     """The job table of the configured backend (`DEPECHE_JOBS_BACKEND`)."""

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.config import Settings
 from service.errors import (
@@ -44,6 +44,9 @@ from service.jobs.webhooks import (
     resolve,
 )
 from service.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +106,10 @@ class JobSystem:
         pipeline: Callable[[], Pipeline | None],
         *,
         resolver: Resolver = resolve,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics  # failed jobs and webhook outcomes; None in worker processes
         self.pipeline = pipeline
         self.resolver = resolver
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -138,7 +143,13 @@ class JobSystem:
         """Open the table and the queue; on failure the API answers 503 for /jobs only."""
         try:
             self.store = open_store(self.settings)
-            self.runner = JobRunner(self.store, self.pipeline, self.owner, self.dispatch_webhook)
+            self.runner = JobRunner(
+                self.store,
+                self.pipeline,
+                self.owner,
+                self.dispatch_webhook,
+                on_failed=self.metrics.observe_failure if self.metrics else None,
+            )
             self.queue = JobQueue(self.settings, self.runner.run)
         except Exception as exc:
             self.error = f"The job store could not be opened ({type(exc).__name__}: {exc})."
@@ -306,16 +317,23 @@ class JobSystem:
 
     def _deliver(self, job_id: str) -> None:
         assert self.store is not None
+        outcome: str | None = None
         try:
-            WebhookSender(self.store, self._webhook_config, self._stop, self.resolver).deliver(
-                job_id
-            )
+            delivered = WebhookSender(
+                self.store, self._webhook_config, self._stop, self.resolver
+            ).deliver(job_id)
+            if delivered is not None:
+                outcome = "delivered" if delivered else "failed"
         except DeliveryStoppedError:
+            outcome = "interrupted"
             log.info("webhook for job %s interrupted by shutdown; resumes at next start", job_id)
         except Exception:
+            outcome = "error"
             log.exception("webhook for job %s failed unexpectedly", job_id)
             self.store.webhook_finished(job_id, delivered=False)
         finally:
+            if outcome is not None and self.metrics is not None:
+                self.metrics.observe_webhook(outcome)
             with self._delivering_lock:
                 self._delivering.discard(job_id)
 
@@ -376,6 +394,10 @@ class JobSystem:
                 f"(job {existing.id}); use a new key for a new article."
             )
         return existing
+
+    def counts(self) -> dict[str, int] | None:
+        """Jobs per status in the store (GET /metrics); None while the store is not open."""
+        return None if self.store is None else self.store.counts()
 
     def get(self, job_id: str) -> JobRecord:
         store, _ = self._ready()

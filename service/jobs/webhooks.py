@@ -173,12 +173,13 @@ class WebhookSender:
         if self.stop.wait(seconds):
             raise DeliveryStoppedError
 
-    def deliver(self, job_id: str) -> bool:
+    def deliver(self, job_id: str) -> bool | None:
         """POST the job document until a 2xx answer or the attempts run out; True if
-        delivered. Raises DeliveryStoppedError when the service stops in between."""
+        delivered, None if there was nothing (left) to deliver. Raises DeliveryStoppedError
+        when the service stops in between."""
         record = self.store.get(job_id)
         if record is None or record.callback_url is None or record.webhook_state != "pending":
-            return False
+            return None
         url = record.callback_url
         body = record.document(with_webhook=False).model_dump_json().encode()
         headers = {

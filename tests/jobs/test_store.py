@@ -188,3 +188,17 @@ def test_owners_on_this_host_are_judged_by_their_process() -> None:
 def test_body_hash_ignores_key_order() -> None:
     assert body_hash({"a": 1, "b": [1, 2]}) == body_hash({"b": [1, 2], "a": 1})
     assert body_hash({"a": 1}) != body_hash({"a": 2})
+
+
+def test_counts_per_status(store: JobStore) -> None:
+    """What GET /metrics reports as depeche_jobs{status}."""
+    assert sum(store.counts().values()) == 0
+    for job_id in ("a", "b", "c", "d"):
+        store.create(job_id, BODY, "h", None, None, "r")
+    run = store.claim("a", "w1")
+    assert run is not None
+    assert store.finish("a", run, error_json=ERROR)
+    assert store.claim("b", "w1") is not None
+    store.cancel("c")
+    counts = {status: n for status, n in store.counts().items() if n}
+    assert counts == {"failed": 1, "running": 1, "cancelled": 1, "queued": 1}
