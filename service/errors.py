@@ -87,3 +87,8 @@ class InvalidApiKeyError(DepecheError):
 class BatchTooLargeError(DepecheError):
     code = "too_many_articles"
     status = 413
+
+
+class SourceCountMismatchError(DepecheError):
+    code = "source_count_mismatch"
+    status = 422

@@ -17,6 +17,7 @@ from service.api.errors import error_response, install_error_handlers
 from service.api.jobs import router as jobs_router
 from service.api.routes import router
 from service.api.state import ServiceState
+from service.api.verify import router as verify_router
 from service.cache import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
@@ -93,4 +94,5 @@ def create_app(
     app.include_router(batch_router, dependencies=keyed)
     app.include_router(jobs_router, dependencies=keyed)
     app.include_router(usage_router, dependencies=keyed)
+    app.include_router(verify_router)  # /verify declares the key itself
     return app
