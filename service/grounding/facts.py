@@ -494,6 +494,7 @@ class _Run:
     last: str | None = None
     last_word: str = ""
     alone_only: bool = True  # every word so far is one of _NOT_ALONE
+    scale: int = 0  # the largest scale word's power of ten (million: 6)
 
     def add(self, word: str, category: str, value: int, lang: Lang) -> None:
         if category == "hundred":
@@ -501,6 +502,7 @@ class _Run:
         elif category == "scale":
             self.total += (self.current or 1) * 10**value
             self.current = 0
+            self.scale = max(self.scale, value)
         elif lang == "fr" and word in ("vingt", "vingts") and self.current % 100 == 4:
             self.current += 76  # quatre-vingt(s): the 4 becomes 80
         else:
@@ -610,7 +612,10 @@ def _spelled_numbers(text: str, lang: Lang, taken: list[Found]) -> list[tuple[Fo
         if run is not None and not run.alone_only:
             phrase = text[run.start : run.end].lower()
             if phrase not in _VAGUE:
-                found.append((Found(run.start, run.end), Number(Decimal(run.total + run.current))))
+                # `deux millions` reads `2 million`; `deux cent mille` stays `200,000`
+                scale = run.scale if run.scale >= 6 else 0
+                amount = Decimal(run.total + run.current)
+                found.append((Found(run.start, run.end), Number(amount, scale=scale)))
         run = None
 
     for i, (start, end, word) in enumerate(words):
@@ -743,7 +748,12 @@ _MONTH_NUMBER: dict[str, dict[str, int]] = {
 # (capitalised, `Mars` is the planet).
 _MONTH_ALONE_NAMES = {
     "en": [m for m in MONTHS if m != "May"],
-    "fr": [n for names in _MONTHS_FR for n in names if len(n) > 4 or n in ("mars", "mai", "juin")],
+    "fr": [
+        n
+        for names in _MONTHS_FR
+        for n in names
+        if len(n) > 4 or names[0] in ("mars", "mai", "juin", "août")
+    ],
 }
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service.api.auth import UsageReport
 from service.api.batch import BatchResponse
 from service.jobs.models import JobDocument
-from service.results import SummarizeResult, TranslateResult
+from service.results import SummarizeResult, TranslateResult, VerifyResult
 
 
 def _examples(content: dict[str, Any]) -> list[Any]:
@@ -22,7 +22,14 @@ def _examples(content: dict[str, Any]) -> list[Any]:
 # Response models by the schema name the OpenAPI document refers to.
 MODELS: dict[str, Any] = {
     model.__name__: model
-    for model in (SummarizeResult, TranslateResult, BatchResponse, JobDocument, UsageReport)
+    for model in (
+        SummarizeResult,
+        TranslateResult,
+        BatchResponse,
+        JobDocument,
+        UsageReport,
+        VerifyResult,
+    )
 }
 
 
