@@ -19,6 +19,12 @@ inputs in ``tests/data/`` (``flores_devtest_400.{fr,en}``, ``memorized_pairs.tsv
     ``sshleifer/distilbart-cnn-12-6``, ``max_position_embeddings`` = 256, briefly trained to
     copy the lead sentence of a short English passage. Its output looks sentence-like; it is
     not a real summary.
+``DIR/summary-planted``
+    The same BART shape and tokenizer as ``DIR/summary``, trained until greedy, beam-2 and
+    beam-4 decoding turn the English article of ``tests/data/planted_summary.json`` into
+    exactly its summary, whose second sentence carries a number the article does not have
+    (38 for 28), so an end-to-end test knows which key point grounding must flag. Built after
+    the other two, from a fresh seed, so that they stay byte for byte what they were.
 ``DIR/BUILD_INFO.json``
     Seed, library versions, recipe hash and parameter counts. A later run with the same seed,
     recipe and library versions reuses ``DIR`` instead of rebuilding (unless ``--force``).
@@ -64,10 +70,12 @@ PAIRS_FILE: Path = DATA_DIR / "memorized_pairs.tsv"
 # Two memorized pairs with a term replaced by the glossary's placeholder (service/glossary):
 # the tiny model then copies it through, so tests see a glossary applied end to end.
 PLACEHOLDER_PAIRS_FILE: Path = DATA_DIR / "placeholder_pairs.tsv"
+PLANTED_FILE: Path = DATA_DIR / "planted_summary.json"
 
 BUILD_INFO_NAME = "BUILD_INFO.json"
 TRANSLATION_DIR = "translation"
 SUMMARY_DIR = "summary"
+PLANTED_DIR = "summary-planted"
 FORMAT_VERSION = 1
 NUM_THREADS = 2  # part of the recipe: another thread count gives (slightly) different weights
 
@@ -87,6 +95,12 @@ BART_STEPS = 100  # a fixed step count (~15 s on 2 cores), not a timer: keeps bu
 BART_BATCH = 16
 BART_POOL_SIZE = 32
 BART_PASSAGE_MAX_TOKENS = 192
+
+# Planted summarizer: one article, one summary, learnt by heart.
+PLANTED_LR = 3e-3
+PLANTED_CHECK_EVERY = 25
+PLANTED_MAX_STEPS = 600
+PLANTED_MAX_LENGTH = 128
 
 
 def log(message: str) -> None:
@@ -138,7 +152,8 @@ def package_versions() -> dict[str, str]:
 def recipe_hash() -> str:
     """SHA-256 over this script and its data files: any change invalidates cached builds."""
     digest = hashlib.sha256()
-    for path in (Path(__file__).resolve(), FR_FILE, EN_FILE, PAIRS_FILE, PLACEHOLDER_PAIRS_FILE):
+    recipe = (FR_FILE, EN_FILE, PAIRS_FILE, PLACEHOLDER_PAIRS_FILE, PLANTED_FILE)
+    for path in (Path(__file__).resolve(), *recipe):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -169,7 +184,9 @@ def cached_build_is_valid(out: Path, seed: int) -> bool:
         return False
     needed = ("config.json", "generation_config.json", "model.safetensors", "tokenizer_config.json")
     return all(
-        (out / sub / name).is_file() for sub in (TRANSLATION_DIR, SUMMARY_DIR) for name in needed
+        (out / sub / name).is_file()
+        for sub in (TRANSLATION_DIR, SUMMARY_DIR, PLANTED_DIR)
+        for name in needed
     )
 
 
@@ -612,6 +629,67 @@ def build_summary(target: Path, work: Path, en: Sequence[str], seed: int) -> dic
 
 
 # --------------------------------------------------------------------------------------------
+# Planted summarizer: a fixed summary with one wrong number, for the grounding tests
+# --------------------------------------------------------------------------------------------
+
+
+def load_planted() -> tuple[str, str]:
+    """The planted example: (the article's paragraphs joined by spaces, the summary)."""
+    data = json.loads(PLANTED_FILE.read_text(encoding="utf-8"))
+    return " ".join(data["article"]), data["summary"]
+
+
+def planted_failures(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, article: str, summary: str
+) -> list[str]:
+    """How greedy, beam-2 and beam-4 decoding of the article miss the summary (none: learnt)."""
+    model.eval()
+    failures = []
+    for beams in (1, 2, 4):
+        got = decode_batch(model, tokenizer, [article], num_beams=beams)[0].strip()
+        if got != summary:
+            failures.append(f"beam {beams}: {got!r}")
+    return failures
+
+
+def build_planted(target: Path, tokenizer_dir: Path) -> dict[str, Any]:
+    """Train a fresh tiny BART, with the summary model's tokenizer, until it reproduces the
+    planted summary; save it in ``target`` and return facts for BUILD_INFO."""
+    import torch
+    from transformers import AutoTokenizer
+
+    started = time.perf_counter()
+    article, summary = load_planted()
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = build_bart_model(tokenizer)
+    model.generation_config.max_length = PLANTED_MAX_LENGTH
+    model.generation_config.no_repeat_ngram_size = 0
+    batch = tokenizer([article], text_target=[summary], return_tensors="pt")
+    labels = masked_labels(batch["labels"], tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=PLANTED_LR, weight_decay=0.0)
+    step = 0
+    while step < PLANTED_MAX_STEPS:
+        model.train()
+        for _ in range(PLANTED_CHECK_EVERY):
+            loss = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
+            ).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+        if not planted_failures(model, tokenizer, article, summary):
+            break
+    else:
+        failures = planted_failures(model, tokenizer, article, summary)
+        raise RuntimeError(f"planted summarizer did not learn its summary: {failures}")
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    log(f"summary-planted: learnt in {step} steps, saved in {time.perf_counter() - started:.1f} s")
+    return {"class": type(model).__name__, "parameters": count_parameters(model), "steps": step}
+
+
+# --------------------------------------------------------------------------------------------
 # Verification of the saved checkpoints, as a consumer loads them
 # --------------------------------------------------------------------------------------------
 
@@ -717,14 +795,18 @@ def _build(out: Path, seed: int) -> Path:
             failures = verify_saved(staging, pairs, fr, en)
             if failures:
                 raise RuntimeError("test model verification failed:\n  " + "\n  ".join(failures))
+            # Last, from its own seed: the two models above stay what they were without it.
+            seed_everything(seed)
+            planted = build_planted(staging / PLANTED_DIR, staging / SUMMARY_DIR)
             info = {
                 **expected_build_key(seed),
                 "torch_num_threads": NUM_THREADS,
                 "translation": translation,
                 "summary": summary,
+                "summary_planted": planted,
             }
             (out / BUILD_INFO_NAME).unlink(missing_ok=True)
-            for name in (TRANSLATION_DIR, SUMMARY_DIR):
+            for name in (TRANSLATION_DIR, SUMMARY_DIR, PLANTED_DIR):
                 shutil.rmtree(out / name, ignore_errors=True)
                 os.replace(staging / name, out / name)
             text = json.dumps(info, indent=2, sort_keys=True) + "\n"

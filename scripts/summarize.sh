@@ -10,7 +10,9 @@ usage() {
 Usage: $(basename "$0") [FILE|-] [BASE_URL]
 
 Send a French news article to a running Dépêche service (POST BASE_URL/summarize) and
-print its key points in English, then the English translation.
+print its key points in English, each with its flags in plain words (a number, date or
+name the article does not state, a dropped negation) and its source sentences, then the
+translation checks (numbers the English lost or added), then the English translation.
 
 Arguments:
   FILE      article as UTF-8 plain text; '-' reads standard input
@@ -158,9 +160,29 @@ fi
 
 if have jq; then
   jq -r '(.meta.warnings // [])[] | "warning: \(.)"' "$RESPONSE" >&2 2>/dev/null || true
+  # Each key point, then its flags in plain words (see README "Grounding and checks").
   jq -r '
+    def pct: (. * 100 | round | tostring) + "%";
+    def flags:
+      (if .replaced then
+        "  ! replaced by sentence \(.sources[0].sentence // "?"); the point was: \"\(.original)\""
+       else empty end),
+      ((.checks // [])[] | select(.supported | not)
+        | "  ! \(.note // "unsupported \(.kind) \"\(.value)\"")"),
+      (if ((.sources // []) | length) > 0
+        then "  from sentence " + ([.sources[] | "\(.sentence) (\(.score | pct))"] | join(", "))
+        else "  (no sentence of the article shares its words)" end);
+    def check_line:
+      "sentence \(.sentence): number \"\(.value)\" is "
+      + (if .problem == "missing" then "in the French but not in the English"
+         else "in the English but not in the French" end);
     "Key points:",
-    ((.key_points // [])[] | "- \(.)"),
+    ((.grounding // []) as $grounding
+      | (.key_points // []) | to_entries[]
+      | "- \(.value)", (($grounding[.key] // null) | if . == null then empty else flags end)),
+    (if ((.translation_checks // []) | length) > 0
+      then "", "Translation checks:", (.translation_checks[] | "- " + check_line)
+      else empty end),
     "",
     "Translation:",
     (if (.translation.title // "") != "" then .translation.title, "" else empty end),
@@ -175,8 +197,36 @@ data = json.load(open(sys.argv[1], encoding="utf-8"))
 for warning in (data.get("meta") or {}).get("warnings") or []:
     print(f"warning: {warning}", file=sys.stderr)
 print("Key points:")
-for point in data.get("key_points") or []:
+grounding = data.get("grounding") or []
+for index, point in enumerate(data.get("key_points") or []):
     print(f"- {point}")
+    entry = grounding[index] if index < len(grounding) else None
+    if not entry:
+        continue
+    sources = entry.get("sources") or []
+    if entry.get("replaced"):
+        where = sources[0]["sentence"] if sources else "?"
+        print(f'  ! replaced by sentence {where}; the point was: "{entry.get("original")}"')
+    for check in entry.get("checks") or []:
+        if not check.get("supported"):
+            note = check.get("note") or f'unsupported {check.get("kind")} "{check.get("value")}"'
+            print(f"  ! {note}")
+    if sources:
+        where = ", ".join(f'{s["sentence"]} ({round(s["score"] * 100)}%)' for s in sources)
+        print(f"  from sentence {where}")
+    else:
+        print("  (no sentence of the article shares its words)")
+checks = data.get("translation_checks") or []
+if checks:
+    print()
+    print("Translation checks:")
+    for check in checks:
+        where = (
+            "in the French but not in the English"
+            if check.get("problem") == "missing"
+            else "in the English but not in the French"
+        )
+        print(f'- sentence {check.get("sentence")}: number "{check.get("value")}" is {where}')
 print()
 print("Translation:")
 translation = data.get("translation") or {}

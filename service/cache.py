@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from service.article import ArticleInput
 from service.engines.base import GenerationSettings, ModelInfo
+from service.grounding.policy import Unsupported
 from service.results import SummarizeResult, TranslateResult
 from service.translate import SentenceTranslation
 
@@ -210,15 +211,20 @@ class ResultCache:
         return len(self._lru)
 
     def summarize(
-        self, pipeline: Pipeline, article: ArticleInput, max_points: int | None = None
+        self,
+        pipeline: Pipeline,
+        article: ArticleInput,
+        max_points: int | None = None,
+        unsupported: Unsupported = "flag",
     ) -> tuple[SummarizeResult, bool]:
         """The summary of `article`, and whether it came from the cache."""
         points = max_points or pipeline.settings.default_max_points
-        key = article_key("summarize", article, pipeline.models(), {"max_points": points})
+        options = {"max_points": points, "unsupported": unsupported}
+        key = article_key("summarize", article, pipeline.models(), options)
         cached = self._lru.get(key) if self._lru.enabled else None
         if isinstance(cached, SummarizeResult):
             return cached, True
-        result = pipeline.summarize(article, max_points=points)
+        result = pipeline.summarize(article, max_points=points, unsupported=unsupported)
         self._lru.put(key, result)
         return result, False
 

@@ -17,7 +17,7 @@ from service.device import DeviceUnavailableError
 from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
-from service.results import SummarizeResult, TranslateResult
+from service.results import PointGrounding, SummarizeResult, TranslateResult, TranslationCheck
 
 if TYPE_CHECKING:
     from service.jobs.system import JobSystem
@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="{3..6}",
                 help="key points at most (default: DEPECHE_DEFAULT_MAX_POINTS, 5)",
             )
+            command.add_argument(
+                "--unsupported",
+                choices=("flag", "drop", "replace"),
+                default="flag",
+                help="a key point whose facts the article does not state: flag it (default), "
+                "drop it, or replace it with its best source sentence",
+            )
     return parser
 
 
@@ -75,11 +82,48 @@ def _read(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+def _point_lines(entry: PointGrounding) -> list[str]:
+    """A key point's flags in plain words, one line each, indented under the point."""
+    lines = []
+    if entry.replaced:
+        source = entry.sources[0].sentence if entry.sources else "?"
+        lines.append(f'  ! replaced by sentence {source}; the point was: "{entry.original}"')
+    lines.extend(f"  ! {check.note}" for check in entry.checks if not check.supported)
+    if entry.sources:
+        where = ", ".join(f"{s.sentence} ({round(s.score * 100)}%)" for s in entry.sources)
+        lines.append(f"  from sentence {where}")
+    else:
+        lines.append("  (no sentence of the article shares its words)")
+    return lines
+
+
+def _check_line(check: TranslationCheck) -> str:
+    """A translation check in plain words."""
+    where = (
+        "in the French but not in the English"
+        if check.problem == "missing"
+        else "in the English but not in the French"
+    )
+    return f'sentence {check.sentence}: number "{check.value}" is {where}'
+
+
 def _print_text(result: SummarizeResult | TranslateResult, out: TextIO) -> None:
+    """Key points with their flags, translation checks, then the translation; warnings (and,
+    for translate, the translation checks) go to stderr so stdout stays the English."""
     if isinstance(result, SummarizeResult):
         out.write("Key points:\n")
-        out.writelines(f"- {point}\n" for point in result.key_points)
+        grounding = result.grounding if len(result.grounding) == len(result.key_points) else []
+        for index, point in enumerate(result.key_points):
+            out.write(f"- {point}\n")
+            if grounding:
+                out.writelines(line + "\n" for line in _point_lines(grounding[index]))
+        if result.translation_checks:
+            out.write("\nTranslation checks:\n")
+            out.writelines(f"- {_check_line(check)}\n" for check in result.translation_checks)
         out.write("\nTranslation:\n")
+    else:
+        for check in result.translation_checks:
+            print(f"check: {_check_line(check)}", file=sys.stderr)
     out.write(result.translation.text + "\n")
     for warning in result.meta.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -154,7 +198,9 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
             )
             result: SummarizeResult | TranslateResult
             if command == "summarize":
-                result = pipeline.summarize(article, max_points=args.max_points)
+                result = pipeline.summarize(
+                    article, max_points=args.max_points, unsupported=args.unsupported
+                )
             else:
                 result = pipeline.translate(article)
         except (OSError, UnicodeDecodeError, DepecheError) as exc:

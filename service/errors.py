@@ -127,3 +127,8 @@ class InferenceFailedError(DepecheError):
 
     code = "inference_failed"
     status = 500
+
+
+class SourceCountMismatchError(DepecheError):
+    code = "source_count_mismatch"
+    status = 422

@@ -28,6 +28,9 @@ from service.engines.loader import choose_engine, load_engine, resolve_source
 from service.glossary.matching import term_index
 from service.glossary.protect import ProtectedSentence, protect_sentences
 from service.glossary.terms import request_terms
+from service.grounding.checks import check_translation, translation_warning
+from service.grounding.policy import Unsupported, ground_summary
+from service.grounding.sentences import build_sentences
 from service.results import (
     CacheUse,
     Coverage,
@@ -41,6 +44,7 @@ from service.results import (
     TranslatedBlock,
     TranslateResult,
     Translation,
+    TranslationCheck,
 )
 from service.scheduler import BatchScheduler, Progress
 from service.summarize import summarize_paragraphs
@@ -101,6 +105,7 @@ class _TranslatedArticle:
     reuse: ParagraphReuse | None = None  # None when skipped
     warnings: list[str] = field(default_factory=list)
     glossary: list[GlossaryUse] = field(default_factory=list)  # meta.glossary
+    checks: list[TranslationCheck] = field(default_factory=list)  # numbers, sentence by sentence
 
 
 _ENGINE_PRECISION = re.compile(r"\(([^()]+)\)$")
@@ -334,6 +339,12 @@ class Pipeline:
             )
 
         parts = segmented.regroup(english)
+        started = time.perf_counter()
+        numbered = build_sentences(segmented, english)
+        checks = check_translation(numbered, french=not skipped)
+        if (checks_warning := translation_warning(checks)) is not None:
+            warnings.append(checks_warning)
+        ground_ms = _ms(started)
         english_blocks = [
             replace(block, text=text) for block, text in zip(blocks, parts.paragraphs, strict=True)
         ]
@@ -348,19 +359,21 @@ class Pipeline:
             if article.html is not None
             else None,
             html=render_html(english_blocks) if article.format == "html" else None,
+            sentences=numbered,
         )
         body = [block.text for block in english_blocks if block.kind != "figcaption"]
         return _TranslatedArticle(
             translation=translation,
             coverage=coverage,
             tokens=tokens,
-            timings=Timings(segment=segment_ms, translate=translate_ms),
+            timings=Timings(segment=segment_ms, translate=translate_ms, ground=ground_ms),
             paragraphs=body or parts.paragraphs,
             source_lang=choice.language,
             skipped=skipped,
             warnings=warnings,
             reuse=reuse,
             glossary=glossary,
+            checks=checks,
         )
 
     def _translate_as_written(self, sentences: list[str]) -> SentenceTranslation:
@@ -421,7 +434,9 @@ class Pipeline:
         meta.models = [m for m in meta.models if m.task == "translation"]
         meta.timings_ms.total = _ms(started)
         self._report(meta)
-        return TranslateResult(translation=done.translation, meta=meta)
+        return TranslateResult(
+            translation=done.translation, translation_checks=done.checks, meta=meta
+        )
 
     def summarize(
         self,
@@ -429,9 +444,12 @@ class Pipeline:
         title: str | None = None,
         max_points: int | None = None,
         progress: Progress | None = None,
+        unsupported: Unsupported = "flag",
     ) -> SummarizeResult:
-        """Translate a French article, then condense the English body into key points.
-        English input is summarized directly."""
+        """Translate a French article, then condense the English body into key points, each
+        grounded in the article's sentences; `unsupported` says what happens to a point whose
+        facts the article does not state (flag, drop, replace). English input is summarized
+        directly."""
         started = time.perf_counter()
         done = self._translate_article(ArticleInput.of(text, title), progress)
         summary_started = time.perf_counter()
@@ -441,8 +459,17 @@ class Pipeline:
             self.summary_settings,
             max_points or self.settings.default_max_points,
         )
-        meta = self._meta(done, summary.warnings)
-        meta.timings_ms.summarize = _ms(summary_started)
+        summarize_ms = _ms(summary_started)
+        started_grounding = time.perf_counter()
+        grounded = ground_summary(
+            summary.key_points,
+            done.translation.sentences,
+            unsupported,
+            french=not done.skipped,
+        )
+        meta = self._meta(done, [*summary.warnings, *grounded.warnings])
+        meta.timings_ms.ground += _ms(started_grounding)
+        meta.timings_ms.summarize = summarize_ms
         meta.timings_ms.total = _ms(started)
         meta.tokens.summary_input = summary.input_tokens
         meta.tokens.summary_output = summary.output_tokens
@@ -451,8 +478,10 @@ class Pipeline:
         self._report(meta)
         return SummarizeResult(
             translation=done.translation,
-            key_points=summary.key_points,
+            key_points=grounded.key_points,
             summary=summary.summary,
+            grounding=grounded.grounding,
+            translation_checks=done.checks,
             meta=meta,
         )
 

@@ -44,6 +44,8 @@ class Timings(BaseModel):
     segment: float = 0.0
     translate: float = 0.0
     summarize: float = 0.0
+    ground: float = 0.0
+    """Sentences indexed, key points grounded and checked, translation checked."""
     total: float = 0.0
 
 
@@ -127,6 +129,100 @@ class TranslatedBlock(BaseModel):
     text: str = Field(description="The English text of the block.")
 
 
+# --- Grounding: addressable sentences, key points checked against them (README "Grounding and
+# checks"); built by service.grounding.
+
+PartName = Literal["title", "standfirst", "caption"]
+
+
+class ArticleSentence(BaseModel):
+    """One sentence of the article, French and English, addressable by its id."""
+
+    id: int = Field(description="0, 1, ... over the whole article, in reading order.")
+    paragraph: int | PartName = Field(
+        description="Index into `translation.paragraphs` for body sentences; `title`, "
+        "`standfirst` or `caption` for the other parts."
+    )
+    caption: int | None = Field(
+        None, description="Index into `translation.captions` when `paragraph` is `caption`."
+    )
+    source: str = Field(description="The sentence as sent (French; the original for English).")
+    text: str = Field(description="Its English (the original for English input).")
+
+
+class SourceRef(BaseModel):
+    """A sentence a key point rests on."""
+
+    sentence: int = Field(description="The sentence's id in `translation.sentences`.")
+    paragraph: int | PartName = Field(description="Its paragraph, as in `translation.sentences`.")
+    score: float = Field(
+        ge=0,
+        le=1,
+        description="Share of the point's content words (stemmed, function words left out) "
+        "that the sentence's English has.",
+    )
+
+
+CheckKind = Literal["number", "date", "name", "negation"]
+
+
+class FactCheck(BaseModel):
+    """One fact of a key point, looked up in the article."""
+
+    kind: CheckKind
+    value: str = Field(
+        description="The fact in canonical form (`19`, `1.5%`, `€2.5 billion`, `September 4`, "
+        "`Kim Jong-Un`), or for `negation` the negation word at stake (`not`, `n't`)."
+    )
+    supported: bool = Field(description="Whether the article says it (see README).")
+    found_in: list[int] = Field(
+        default_factory=list, description="Ids of the sentences that say it."
+    )
+    note: str | None = Field(
+        None, description="Why it is not supported, in plain words; null when supported."
+    )
+
+
+class PointGrounding(BaseModel):
+    """Where one key point comes from and whether its facts are in the article."""
+
+    text: str = Field(description="The key point (as in `key_points`).")
+    sources: list[SourceRef] = Field(
+        default_factory=list, description="The sentences it rests on, best first (up to 3)."
+    )
+    checks: list[FactCheck] = Field(default_factory=list)
+    supported: bool = Field(description="True when every check is supported.")
+    replaced: bool = Field(
+        False,
+        description='True when `options.unsupported` = "replace" put the best source '
+        "sentence's English in place of an unsupported point.",
+    )
+    original: str | None = Field(None, description="The point before it was replaced.")
+
+
+class TranslationCheck(BaseModel):
+    """A number that one sentence's French and English do not share."""
+
+    sentence: int = Field(description="The sentence's id in `translation.sentences`.")
+    kind: Literal["number"] = "number"
+    value: str = Field(description="The number in canonical form, e.g. `1.5%`.")
+    problem: Literal["missing", "added"] = Field(
+        description="`missing`: in the French, not in the English; `added`: the other way."
+    )
+
+
+class VerifyResult(BaseModel):
+    """Answer of POST /verify: the checks of /summarize on the text sent, no model involved."""
+
+    grounding: list[PointGrounding] = Field(description="One entry per key point, in order.")
+    translation_checks: list[TranslationCheck] = Field(
+        description="Numbers of a French sentence missing from its English, or the other way."
+    )
+    sentences: list[ArticleSentence] = Field(
+        description="The sentences of `translation` (and `source`), with their ids."
+    )
+
+
 class Translation(BaseModel):
     """The English article, paragraph for paragraph (for English input: the original text)."""
 
@@ -149,12 +245,21 @@ class Translation(BaseModel):
         description='With `"format": "html"`: the paragraphs or blocks as clean HTML, built from '
         "scratch (tags only, no attributes, text escaped).",
     )
+    sentences: list[ArticleSentence] = Field(
+        default_factory=list,
+        description="Every sentence in reading order (headline, standfirst, paragraphs, "
+        "captions), French and English, with the ids `grounding` refers to.",
+    )
 
 
 class TranslateResult(BaseModel):
     """Answer of POST /translate."""
 
     translation: Translation
+    translation_checks: list[TranslationCheck] = Field(
+        default_factory=list,
+        description="Numbers of a French sentence missing from its English, or the other way.",
+    )
     meta: Meta
 
 
@@ -164,4 +269,12 @@ class SummarizeResult(BaseModel):
     translation: Translation
     key_points: list[str] = Field(description="3 to 6 short English sentences, in article order.")
     summary: str = Field(description="The English summary the key points come from.")
+    grounding: list[PointGrounding] = Field(
+        default_factory=list,
+        description="One entry per key point, same order: its source sentences and checks.",
+    )
+    translation_checks: list[TranslationCheck] = Field(
+        default_factory=list,
+        description="Numbers of a French sentence missing from its English, or the other way.",
+    )
     meta: Meta

@@ -23,6 +23,7 @@ from service.api.metrics import router as metrics_router
 from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
+from service.api.verify import router as verify_router
 from service.cache import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
@@ -121,4 +122,5 @@ def create_app(
     app.include_router(glossaries_router, dependencies=keyed)
     app.include_router(page_router)  # the editor's page: open; its script sends the key
     app.include_router(metrics_router)  # keyed unless DEPECHE_METRICS_PUBLIC=true
+    app.include_router(verify_router)  # /verify declares the key itself
     return app

@@ -91,7 +91,9 @@ def _one(
     try:
         body = SummarizeRequest.model_validate(raw)
         article = resolved_article(request, body)
-        result, _ = cache.summarize(state.require_pipeline(), article, body.options.max_points)
+        result, _ = cache.summarize(
+            state.require_pipeline(), article, body.options.max_points, body.options.unsupported
+        )
     except ValidationError as exc:
         code, message = describe_validation(list(exc.errors()))
     except DepecheError as exc:

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from service import __version__
+from service.grounding.checks import check_translation
+from service.grounding.policy import ground_summary
+from service.grounding.sentences import build_sentences
+from service.grounding.verify import verify_text
 from service.results import (
     CacheUse,
     Coverage,
@@ -22,6 +26,7 @@ from service.results import (
     TranslateResult,
     Translation,
 )
+from service.text.segment import segment_parts
 
 _TITLE = "Putin and Kim Jong-Un could meet in Russia"
 _PARAGRAPHS = [
@@ -45,10 +50,20 @@ _MODELS = [
         threads=ThreadsUsed(inter=2, intra=1),
     ),
 ]
+# The French the English above renders, one sentence per part, for the sentence ids.
+_SOURCE_TITLE = "Poutine et Kim Jong-Un pourraient se rencontrer en Russie"
+_SOURCE = [
+    "Selon Washington, Vladimir Poutine et Kim Jong-Un pourraient se rencontrer prochainement "
+    "en Russie.",
+    "Il s’agirait d’un souhait du président russe, alors que les deux pays sont accusés de "
+    "négocier des livraisons d’armes.",
+]
+_SENTENCES = build_sentences(segment_parts(_SOURCE, _SOURCE_TITLE), [_TITLE, *_PARAGRAPHS])
 _TRANSLATION = Translation(
     title=_TITLE,
     paragraphs=_PARAGRAPHS,
     text="\n\n".join([_TITLE, *_PARAGRAPHS]),
+    sentences=_SENTENCES,
 )
 
 
@@ -76,13 +91,17 @@ def _meta(*, summary: bool) -> Meta:
     )
 
 
+_KEY_POINTS = [
+    "Vladimir Putin and Kim Jong-Un could meet soon in Russia, according to Washington.",
+    "The meeting would be a wish of the Russian president.",
+    "The two countries are accused of negotiating arms deliveries.",
+]
 SUMMARIZE_RESULT = SummarizeResult(
     translation=_TRANSLATION,
-    key_points=[
-        "Vladimir Putin and Kim Jong-Un could meet soon in Russia, according to Washington.",
-        "The meeting would be a wish of the Russian president.",
-        "The two countries are accused of negotiating arms deliveries.",
-    ],
+    key_points=_KEY_POINTS,
+    # The grounding of these points, computed by the service's own checks (no model involved).
+    grounding=ground_summary(_KEY_POINTS, _SENTENCES).grounding,
+    translation_checks=check_translation(_SENTENCES, french=True),
     summary="Vladimir Putin and Kim Jong-Un could meet soon in Russia, according to "
     "Washington. The meeting would be a wish of the Russian president. The two countries are "
     "accused of negotiating arms deliveries.",
@@ -90,6 +109,24 @@ SUMMARIZE_RESULT = SummarizeResult(
 )
 
 TRANSLATE_RESULT = TranslateResult(translation=_TRANSLATION, meta=_meta(summary=False))
+
+# /verify: an editor's points, one of them with a wrong number and one with a name the article
+# does not have; the answer is what the service computes for them.
+VERIFY_REQUEST: dict[str, Any] = {
+    "translation": _PARAGRAPHS,
+    "source": _SOURCE,
+    "key_points": [
+        "Vladimir Putin and Kim Jong-Un could meet soon in Russia, according to Washington.",
+        "The three countries are accused of negotiating arms deliveries.",
+        "Xi Jinping would like to meet the Russian president.",
+    ],
+}
+VERIFY_RESULT = verify_text(
+    VERIFY_REQUEST["translation"],
+    VERIFY_REQUEST["source"],
+    VERIFY_REQUEST["key_points"],
+    max_chars=100_000,
+)
 
 HEALTH = {
     "status": "ok",

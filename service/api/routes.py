@@ -110,7 +110,9 @@ def summarize(
     """Translate a French article into English and condense it into 3–6 key points."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = _results(request).summarize(pipeline, article, body.options.max_points)
+    result, hit = _results(request).summarize(
+        pipeline, article, body.options.max_points, body.options.unsupported
+    )
     _answered(request, response, article, hit)
     return result
 

@@ -41,6 +41,13 @@ class SummarizeOptions(BaseModel):
     max_points: int | None = Field(
         None, ge=3, le=6, description="How many key points at most (3 to 6; default 5)."
     )
+    unsupported: Literal["flag", "drop", "replace"] = Field(
+        "flag",
+        description="What to do with a key point whose facts (numbers, dates, names, "
+        "negation) the article does not state: `flag` keeps it with `supported: false`; "
+        "`drop` leaves it out and says so in `meta.warnings`; `replace` puts the English of its "
+        "best source sentence in its place (`replaced: true` in `grounding`).",
+    )
 
 
 class TranslateOptions(BaseModel):

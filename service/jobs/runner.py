@@ -34,7 +34,10 @@ def summarize_request(
     fields = set(SummarizeRequest.model_fields)
     request = SummarizeRequest.model_validate({k: v for k, v in body.items() if k in fields})
     return pipeline.summarize(
-        request.article(), max_points=request.options.max_points, progress=progress
+        request.article(),
+        max_points=request.options.max_points,
+        progress=progress,
+        unsupported=request.options.unsupported,
     )
 
 

@@ -11,7 +11,7 @@ from service.api.auth import UsageReport
 from service.api.batch import BatchResponse
 from service.api.glossaries import GlossaryList, GlossaryPublic, GlossarySummary
 from service.jobs.models import JobDocument
-from service.results import SummarizeResult, TranslateResult
+from service.results import SummarizeResult, TranslateResult, VerifyResult
 
 
 def _examples(content: dict[str, Any]) -> list[Any]:
@@ -32,6 +32,7 @@ MODELS: dict[str, Any] = {
         GlossarySummary,
         GlossaryList,
         GlossaryPublic,
+        VerifyResult,
     )
 }
 

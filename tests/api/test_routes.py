@@ -47,7 +47,14 @@ def test_summarize_sample_article(client: TestClient, sample_article: str) -> No
     response = client.post("/summarize", json={"text": sample_article, "title": "Un titre"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"translation", "key_points", "summary", "meta"}
+    assert set(body) == {
+        "translation",
+        "key_points",
+        "summary",
+        "meta",
+        "grounding",
+        "translation_checks",
+    }
     assert set(body["translation"]) == {
         "title",
         "standfirst",
@@ -56,6 +63,7 @@ def test_summarize_sample_article(client: TestClient, sample_article: str) -> No
         "text",
         "blocks",
         "html",
+        "sentences",
     }
     assert body["translation"]["standfirst"] is None
     assert body["translation"]["captions"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings
-from tests.conftest import ROOT, SAMPLE_ARTICLE, free_port, model_env, start_server, wait_ready
+from tests.conftest import (
+    DATA,
+    ROOT,
+    SAMPLE_ARTICLE,
+    free_port,
+    model_env,
+    start_server,
+    wait_ready,
+)
 
 SCRIPT = ROOT / "scripts" / "summarize.sh"
 pytestmark = [
@@ -95,3 +104,41 @@ def test_stdin_and_error_envelope(server_url: str, memorized_pairs: list[tuple[s
     bad = run_client("-", server_url, stdin="   ")
     assert bad.returncode != 0
     assert "empty_text" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def planted_url(
+    settings: Settings, test_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A server whose summarizer is the planted one (tests/data/planted_summary.json)."""
+    port = free_port()
+    env = model_env(
+        settings,
+        DEPECHE_PORT=str(port),
+        DEPECHE_HOST="127.0.0.1",
+        DEPECHE_SUMMARY_MODEL=str(test_models / "summary-planted"),
+    )
+    log = tmp_path_factory.mktemp("planted") / "server.log"
+    process = start_server(env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log, timeout=60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("hidden", [(), ("jq",)])
+def test_flags_in_plain_words(planted_url: str, tmp_path: Path, hidden: tuple[str, ...]) -> None:
+    planted = json.loads((DATA / "planted_summary.json").read_text(encoding="utf-8"))
+    path = path_without(tmp_path, *hidden) if hidden else None
+    result = run_client("-", planted_url, stdin="\n\n".join(planted["article"]), path=path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    flags = [i for i, line in enumerate(lines) if line.startswith("  ! ")]
+    value = planted["planted_value"]
+    assert [lines[i] for i in flags] == [f'  ! unsupported number "{value}" (not in the article)']
+    assert lines[flags[0] - 1].startswith("- He produced over 1,000 stamps")
+    assert lines[flags[0] + 1].startswith(f"  from sentence {planted['source_sentence']} (")
+    assert "warning: 1 of 3 key point(s)" in result.stderr
