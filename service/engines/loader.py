@@ -351,11 +351,7 @@ def load_engine(
         intra=intra_threads,
     )
     if source.is_local and not (Path(source.location) / "config.json").is_file():
-        raise ModelLoadError(
-            f"The {source.task} model folder {source.location} does not exist or holds no "
-            f"config.json: run `python scripts/fetch_models.py`, or set {env} to a folder "
-            f"written by save_pretrained."
-        )
+        raise _missing_folder(source)
     if chosen == "ctranslate2":
         try:
             return _load_ct2(source, device, resolved, threads)
@@ -388,6 +384,14 @@ def load_engine(
         raise
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad folders
         raise _could_not_load(source, exc, "a seq2seq model saved with save_pretrained") from exc
+
+
+def _missing_folder(source: ModelSource) -> ModelLoadError:
+    return ModelLoadError(
+        f"The {source.task} model folder {source.location} does not exist or holds no "
+        f"config.json: run `python scripts/fetch_models.py`, or set {_ENV_NAME[source.task]} to "
+        f"a folder written by save_pretrained."
+    )
 
 
 def _could_not_load(source: ModelSource, exc: Exception, expected: str) -> ModelLoadError:
@@ -468,7 +472,7 @@ def _auto_source(
     if is_converted(folder):
         return _refreshed(task, source, settings)
     if not (folder / "config.json").is_file():
-        return source, None  # load_engine says what is missing
+        raise _missing_folder(source)  # now, before the other model's download
     out = _copy_location(folder, quantization, settings)
     identity = SourceIdentity(source.hub_id, source.revision)
     return _convert_or_fall_back(task, source, folder, out, quantization, identity, settings)
