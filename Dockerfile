@@ -8,10 +8,10 @@
 # Models are not baked in: mount a folder or volume at /app/models and fill it with
 #   docker run --rm -v depeche-models:/app/models depeche python scripts/fetch_models.py
 # (or copy models/<local_dir>/ folders into it), then run with DEPECHE_OFFLINE=1 if you like.
+# The first start converts them to CTranslate2 into the same volume (models/<name>-ct2-int8,
+# -ct2-float16 on CUDA) and serves those; later starts reuse them.
 FROM python:3.11-slim
 
-# TORCH_VERSION must match the torch pin in requirements.txt.
-ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,13 +21,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# torch first, from the chosen index, so that requirements.txt's torch pin is already
-# satisfied (2.13.0+cpu / 2.13.0+cu128 both match ==2.13.0) and pip does not pull the
-# default CUDA build from PyPI.
-RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
-
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements.lock ./
+# torch first, from the chosen index and the pin in requirements.txt (its +cpu / +cu128 builds
+# both satisfy it), so pip does not pull the default CUDA build from PyPI; requirements.lock
+# leaves torch out for that reason. Then the rest at the lock's exact versions and hashes.
+RUN pip install --index-url "${TORCH_INDEX_URL}" "$(grep -E '^torch==' requirements.txt)"
+RUN pip install --require-hashes -r requirements.lock
 
 RUN groupadd --gid 10001 depeche \
     && useradd --create-home --home-dir /home/depeche --uid 10001 --gid 10001 depeche \
@@ -49,8 +48,10 @@ ENV DEPECHE_HOST=0.0.0.0 \
 
 EXPOSE 8000
 
-# /ready answers 200 once both models are loaded (503 before); loading takes a while.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+# /ready answers 200 once both models are loaded (503 before). The first start with a new models
+# volume converts both models to CTranslate2 first (a few minutes on a small CPU, README
+# "Engines and precision"), hence the long start period; later starts take seconds.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('DEPECHE_PORT', '8000'), timeout=4)"]
 
 CMD ["python", "-m", "service", "serve"]

@@ -6,7 +6,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python3}"
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# torch first, on its own, from the pin in requirements.txt (the lock leaves it out: its files
+# differ between PyPI and the PyTorch indexes). TORCH_INDEX_URL picks the build, e.g.
+# https://download.pytorch.org/whl/cpu (CPU only, smaller) or .../whl/cu128 (README "GPU").
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$(grep -E '^torch==' requirements.txt)"
+# Then everything else at the exact versions and hashes of the lock (scripts/lock.sh).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  --require-hashes -r requirements.lock
 
 # Fetch the pinned models once, unless told to stay offline or pointed at other models.
 if [[ "${DEPECHE_OFFLINE:-0}" != "1" && -z "${DEPECHE_TRANSLATION_MODEL:-}${DEPECHE_SUMMARY_MODEL:-}" ]]; then
@@ -17,4 +24,6 @@ if [[ "${DEPECHE_OFFLINE:-0}" != "1" && -z "${DEPECHE_TRANSLATION_MODEL:-}${DEPE
   fi
 fi
 
+# DEPECHE_ENGINE=auto (the default): the first start converts each model to CTranslate2
+# (models/<name>-ct2-int8 on the CPU); later starts reuse the copies.
 exec .venv/bin/python -m service serve "$@"

@@ -7,8 +7,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python3}"
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-# torch==2.13.0 is pinned in requirements.txt: here it resolves to the CPU build.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# torch first, from the pin in requirements.txt (on this project's CI machines it resolves to
+# the CPU build; TORCH_INDEX_URL picks another index), then the dev lock: the runtime set and
+# the test tools at exact versions with hashes (scripts/lock.sh).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "$(grep -E '^torch==' requirements.txt)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  --require-hashes -r requirements-dev.lock
 
 # Torch threads spin-wait by default; passive waiting keeps parallel test processes (the
 # server under test, the CLI) from starving each other on small machines.

@@ -44,8 +44,11 @@ class Settings(BaseSettings):
     """auto: CUDA in float16 when present, else CPU in float32. cuda/mps/cpu force a device."""
 
     engine: Literal["auto", "transformers", "ctranslate2"] = "auto"
-    """Inference engine. auto: CTranslate2 when a model folder holds converted weights
-    (`model.bin`, written by scripts/convert_models.py), else transformers."""
+    """Inference engine. auto: CTranslate2; a model in transformers format is converted once
+    into a copy beside it (or under `models_dir`), int8 on the CPU and float16 on CUDA, and
+    served from the copy; should that fail, the model runs on transformers, with a warning in
+    the log, /health and `meta.warnings`. transformers / ctranslate2: that engine and nothing
+    else, no conversion (ctranslate2 needs converted weights)."""
 
     precision: Precision = "auto"
     """Weights and compute precision. auto: float32 on CPU and float16 on CUDA for
@@ -205,3 +208,8 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """With API keys on, GET /metrics needs a key like the work endpoints; true lets a scraper
     read it without one (the metrics hold no key, address or request id). Keys off: open."""
+
+    convert_timeout_s: float = Field(default=900.0, gt=0)
+    """With `engine` auto: the longest one model's conversion to CTranslate2 may take (waiting
+    for another process converting the same model included); past it, the converter is stopped
+    and the model runs on transformers, with a warning."""

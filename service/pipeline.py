@@ -20,11 +20,10 @@ from service.device import (
     DeviceChoice,
     ModelTask,
     available_cores,
-    detect_device,
     resolve_threads,
 )
 from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
-from service.engines.loader import choose_engine, load_engine, resolve_source
+from service.engines.loader import choose_engine, load_engine, prepare_models
 from service.glossary.matching import term_index
 from service.glossary.protect import ProtectedSentence, protect_sentences
 from service.glossary.terms import request_terms
@@ -148,6 +147,7 @@ class Pipeline:
         summarizer: Seq2SeqEngine,
         device: DeviceChoice,
         settings: Settings,
+        load_warnings: Sequence[str] = (),
     ) -> None:
         self.translator = translator
         self.summarizer = summarizer
@@ -167,6 +167,9 @@ class Pipeline:
         # Translations per paragraph: an updated article re-translates only what changed.
         self.paragraph_cache = ParagraphCache(settings.cache_size * PARAGRAPHS_PER_RESULT)
         self.metrics: Metrics | None = None  # set by observe(); the CLI runs without
+        # What loading did otherwise than asked (a model left on transformers because its
+        # conversion failed): in /health and in every response's meta.warnings.
+        self.load_warnings = tuple(load_warnings)
 
     def observe(self, metrics: Metrics) -> None:
         """Report articles and batches to `metrics` from now on (the app that serves this
@@ -195,10 +198,11 @@ class Pipeline:
     @classmethod
     def load(cls, settings: Settings) -> Pipeline:
         """Resolve the device and load both models (ModelLoadError, DeviceUnavailableError)."""
-        sources = {task: resolve_source(task, settings) for task in TASKS}
+        # With DEPECHE_ENGINE=auto this converts a model to CTranslate2 first if it needs it.
+        prepared = prepare_models(settings)
+        sources, device = prepared.sources, prepared.device
         chosen = {task: choose_engine(settings.engine, sources[task]) for task in TASKS}
         on_torch = [task for task in TASKS if chosen[task] == "transformers"]
-        device = detect_device(settings.device, torch_needed=bool(on_torch))
         requested = {task: requested_threads(settings, task) for task in TASKS}
         if on_torch:
             # torch has one intra-op pool per process: the larger of the two models' wishes.
@@ -238,7 +242,7 @@ class Pipeline:
                 time.perf_counter() - started,
                 f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
             )
-        return cls(engines[0], engines[1], device, settings)
+        return cls(engines[0], engines[1], device, settings, prepared.warnings)
 
     def close(self) -> None:
         """Stop the schedulers' worker threads."""
@@ -401,6 +405,7 @@ class Pipeline:
                 "translated in pieces"
             )
         warnings.extend(later_warnings)
+        warnings.extend(self.load_warnings)
         models = self.models()
         if done.skipped:
             models = [m for m in models if m.task != "translation"]

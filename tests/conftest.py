@@ -65,6 +65,10 @@ def settings(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Set
         summary_model=str(test_models / "summary"),
         offline=True,
         device="cpu",
+        # Pinned: with auto the service would convert the tiny models to CTranslate2 beside
+        # them, into the shared .test-models/. tests/engines/test_auto_convert.py runs auto on
+        # copies; tests/engines/test_ct2.py runs the CTranslate2 engine.
+        engine="transformers",
         intra_threads=2,
         jobs_db=tmp_path_factory.mktemp("jobs") / "jobs.sqlite3",
         cache_size=0,  # shared by every test: no result of one may answer another (test_cache)
@@ -111,6 +115,7 @@ def model_env(settings: Settings, **extra: str) -> dict[str, str]:
         DEPECHE_SUMMARY_MODEL=str(settings.summary_model),
         DEPECHE_OFFLINE="1",
         DEPECHE_DEVICE="cpu",
+        DEPECHE_ENGINE=settings.engine,
         PYTHONPATH=str(ROOT),
         # A job table of its own, never one in the checkout (extra may name one to share).
         DEPECHE_JOBS_DB=str(_jobs_dir() / f"jobs-{uuid.uuid4().hex}.sqlite3"),

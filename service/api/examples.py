@@ -135,6 +135,7 @@ HEALTH = {
     "device": "cpu (int8)",
     "requested_device": "auto",
     "load_error": None,
+    "load_warnings": [],
 }
 
 READY = {

@@ -77,6 +77,8 @@ def health(state: StateDep) -> dict[str, Any]:
         "device": pipeline.device.label if pipeline else None,
         "requested_device": state.settings.device,
         "load_error": state.load_error,
+        # A model that DEPECHE_ENGINE=auto could not convert, and so runs on transformers.
+        "load_warnings": list(pipeline.load_warnings) if pipeline else [],
     }
 
 

@@ -1,5 +1,6 @@
 """Where models come from (manifest, local folder, hub), which engine and precision run them,
-and loading them with clear failures."""
+the CTranslate2 copy `DEPECHE_ENGINE=auto` makes of each (once, see `prepare_models`), and
+loading them with clear failures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,10 +25,20 @@ from service.device import (
     ResolvedPrecision,
     ThreadLayout,
     available_cores,
+    detect_device,
     resolve_precision,
     resolve_threads,
 )
 from service.engines.base import ModelInfo, Seq2SeqEngine, Task
+from service.engines.convert import (
+    SOURCE_FILE,
+    TOKENIZER_FILES,
+    ConvertError,
+    SourceIdentity,
+    converted_name,
+    ensure_converted,
+    read_json,
+)
 from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
 
 if TYPE_CHECKING:
@@ -35,8 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
-SOURCE_FILE = ".depeche-source.json"
-"""Written beside a fetched model by scripts/fetch_models.py: hub id and resolved revision."""
+TASKS: tuple[Task, ...] = ("translation", "summary")
 
 _ENV_NAME: dict[Task, str] = {
     "translation": "DEPECHE_TRANSLATION_MODEL",
@@ -110,30 +121,53 @@ def ctranslate2_available() -> bool:
 
 
 def converted_folder_name(local_dir: str, quantization: str) -> str:
-    """Where scripts/convert_models.py puts the CTranslate2 conversion of `models/<local_dir>`."""
-    return f"{local_dir}-ct2-{quantization}"
+    """Where the CTranslate2 conversion of `models/<local_dir>` goes (the service's and
+    scripts/convert_models.py's)."""
+    return converted_name(local_dir, quantization)
 
 
-def _converted_sibling(settings: Settings, local_dir: str) -> Path | None:
+def _hub_copy_is_other(folder: Path, hub_id: str, revision: str) -> bool:
+    """A copy converted from a hub snapshot other than `hub_id` at `revision`."""
+    record = read_json(folder / SOURCE_FILE)
+    if record.get("source_kind") != "hub":
+        return False
+    asked = record.get("requested_revision", record.get("revision"))
+    return record.get("id") != hub_id or asked != revision
+
+
+def _converted_sibling(
+    settings: Settings, entry: dict[str, str], revision: str, quantization: str | None
+) -> Path | None:
     """The converted `models/<local_dir>-ct2-<q>` folder when the engine setting may use it."""
     if settings.engine == "transformers":
         return None
     if settings.engine == "auto" and not ctranslate2_available():
         return None
-    quantization = DEFAULT_CT2_QUANTIZATION if settings.precision == "auto" else settings.precision
-    folder = settings.models_dir / converted_folder_name(local_dir, quantization)
-    return folder if is_converted(folder) else None
+    if quantization is None:
+        quantization = (
+            DEFAULT_CT2_QUANTIZATION if settings.precision == "auto" else settings.precision
+        )
+    folder = settings.models_dir / converted_folder_name(entry["local_dir"], quantization)
+    if not is_converted(folder) or _hub_copy_is_other(folder, entry["id"], revision):
+        return None
+    return folder
 
 
-def resolve_source(task: Task, settings: Settings) -> ModelSource:
+def resolve_source(
+    task: Task, settings: Settings, *, quantization: str | None = None
+) -> ModelSource:
     """Decide where `task`'s model comes from: setting, then fetched folder (its CTranslate2
-    conversion first, unless DEPECHE_ENGINE=transformers), then the hub."""
+    conversion first, unless DEPECHE_ENGINE=transformers), then the hub.
+
+    `quantization`: the CTranslate2 copy to look for (`prepare_models` passes the one for the
+    device); None: DEPECHE_PRECISION, or int8 when that is auto.
+    """
     entry = read_manifest(settings.models_dir)[task]
     configured = settings.translation_model if task == "translation" else settings.summary_model
     revision = settings.translation_revision if task == "translation" else settings.summary_revision
     if configured is None:
         fetched = settings.models_dir / entry["local_dir"]
-        converted = _converted_sibling(settings, entry["local_dir"])
+        converted = _converted_sibling(settings, entry, revision or entry["revision"], quantization)
         if converted is not None:
             configured = str(converted)
         elif (fetched / "config.json").is_file():
@@ -317,11 +351,7 @@ def load_engine(
         intra=intra_threads,
     )
     if source.is_local and not (Path(source.location) / "config.json").is_file():
-        raise ModelLoadError(
-            f"The {source.task} model folder {source.location} does not exist or holds no "
-            f"config.json: run `python scripts/fetch_models.py`, or set {env} to a folder "
-            f"written by save_pretrained."
-        )
+        raise _missing_folder(source)
     if chosen == "ctranslate2":
         try:
             return _load_ct2(source, device, resolved, threads)
@@ -346,12 +376,7 @@ def load_engine(
             return _load_pretrained(source, device, resolved, threads, local_only=True)
         except OSError:
             if offline:
-                raise ModelLoadError(
-                    f"The {source.task} model {source.location}@{source.revision} is not on this "
-                    f"machine and DEPECHE_OFFLINE=1 forbids downloading it: run `python "
-                    f"scripts/fetch_models.py` where the hub is reachable, or set {env} to a local "
-                    f"model folder."
-                ) from None
+                raise _offline_error(source) from None
         _probe_hub(source, hub_timeout_s)
         log.info("downloading %s model %s@%s", source.task, source.location, source.revision)
         return _load_pretrained(source, device, resolved, threads, local_only=False)
@@ -361,9 +386,227 @@ def load_engine(
         raise _could_not_load(source, exc, "a seq2seq model saved with save_pretrained") from exc
 
 
+def _missing_folder(source: ModelSource) -> ModelLoadError:
+    return ModelLoadError(
+        f"The {source.task} model folder {source.location} does not exist or holds no "
+        f"config.json: run `python scripts/fetch_models.py`, or set {_ENV_NAME[source.task]} to "
+        f"a folder written by save_pretrained."
+    )
+
+
 def _could_not_load(source: ModelSource, exc: Exception, expected: str) -> ModelLoadError:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ModelLoadError(
         f"The {source.task} model {source.location} could not be loaded ({first_line[:300]}): "
         f"check that {_ENV_NAME[source.task]} names {expected}."
     )
+
+
+# --- DEPECHE_ENGINE=auto: convert once, then serve on CTranslate2 --------------------------------
+
+# What a hub snapshot needs for conversion and for transformers alike: configs, tokenizer, and one
+# weights format (safetensors when the repo has them, else pytorch_model.bin).
+_SNAPSHOT_FILES = ("config.json", "generation_config.json", *TOKENIZER_FILES)
+_SAFETENSORS = ("*.safetensors", "*.safetensors.index.json")
+_PYTORCH_BIN = ("pytorch_model*.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class PreparedModels:
+    """Where both models load from, on which device, and what differs from what was asked."""
+
+    device: DeviceChoice
+    sources: dict[Task, ModelSource]
+    warnings: tuple[str, ...] = field(default=())
+    """One sentence per model that `auto` meant to serve on CTranslate2 but could not convert:
+    it runs on transformers, and /health and every response's `meta.warnings` say so."""
+
+
+def prepare_models(settings: Settings) -> PreparedModels:
+    """Resolve both models' sources and the device (ModelLoadError, DeviceUnavailableError).
+
+    With DEPECHE_ENGINE=auto and ctranslate2 installed, a model in transformers format (a local
+    folder, or a hub id once its snapshot is downloaded) is converted to CTranslate2 once,
+    in the precision `auto` runs on the device (int8 on the CPU, float16 on CUDA), and served
+    from the copy; later starts reuse it while its source is unchanged. A conversion that fails
+    or times out leaves the model on transformers, with a warning. DEPECHE_ENGINE=transformers
+    and =ctranslate2 convert nothing.
+    """
+    wants_ct2 = settings.engine == "ctranslate2" or (
+        settings.engine == "auto" and ctranslate2_available()
+    )
+    if settings.engine == "auto" and not wants_ct2:
+        log.warning("ctranslate2 is not installed: both models run on transformers, slower")
+    # The device first: the copy's precision depends on it. CTranslate2 answers for CUDA when
+    # both models are meant to run on it, so that a CTranslate2 service never imports torch.
+    device = detect_device(settings.device, torch_needed=not wants_ct2)
+    quantization: str | None = None
+    if settings.engine == "auto" and wants_ct2:
+        try:
+            quantization = resolve_precision("ctranslate2", device.device, settings.precision)
+        except PrecisionUnavailableError as exc:  # e.g. bfloat16 on the CPU: transformers runs it
+            log.info("DEPECHE_ENGINE=auto keeps transformers: %s", exc)
+    sources: dict[Task, ModelSource] = {}
+    warnings: list[str] = []
+    for task in TASKS:
+        source = resolve_source(task, settings, quantization=quantization)
+        if quantization is not None:
+            source, warning = _auto_source(task, source, settings, quantization)
+            if warning is not None:
+                warnings.append(warning)
+        sources[task] = source
+    on_torch = any(choose_engine(settings.engine, s) == "transformers" for s in sources.values())
+    if wants_ct2 and on_torch:  # a model fell back to transformers: torch decides the device
+        device = detect_device(settings.device, torch_needed=True)
+    return PreparedModels(device, sources, tuple(warnings))
+
+
+def _auto_source(
+    task: Task, source: ModelSource, settings: Settings, quantization: str
+) -> tuple[ModelSource, str | None]:
+    """The CTranslate2 copy of `source` to serve, made or refreshed if needed; or `source` (or
+    its downloaded snapshot) with a warning when that fails."""
+    if not source.is_local:
+        return _auto_hub_source(task, source, settings, quantization)
+    folder = Path(source.location)
+    if is_converted(folder):
+        return _refreshed(task, source, settings)
+    if not (folder / "config.json").is_file():
+        raise _missing_folder(source)  # now, before the other model's download
+    out = _copy_location(folder, quantization, settings)
+    identity = SourceIdentity(source.hub_id, source.revision)
+    return _convert_or_fall_back(task, source, folder, out, quantization, identity, settings)
+
+
+def _copy_location(folder: Path, quantization: str, settings: Settings) -> Path:
+    """Beside the source (`<folder>-ct2-<q>`) when that is writable or already there, else
+    under DEPECHE_MODELS_DIR, named after the source and a hash of its path."""
+    beside = folder.parent / converted_name(folder.name, quantization)
+    if os.access(folder.parent, os.W_OK) or is_converted(beside):
+        return beside
+    tag = f"{zlib.crc32(str(folder.resolve()).encode()):08x}"
+    return settings.models_dir / converted_name(f"{folder.name}-{tag}", quantization)
+
+
+def _refreshed(
+    task: Task, source: ModelSource, settings: Settings
+) -> tuple[ModelSource, str | None]:
+    """A converted folder, converted again when the folder it was made from has changed (the
+    manifest model's copy beside a refetched model, a copy made by scripts/convert_models.py)."""
+    folder = Path(source.location)
+    record = read_json(folder / SOURCE_FILE)
+    origin_name, quantization = record.get("converted_from"), record.get("quantization")
+    if record.get("source_kind", "folder") != "folder" or not isinstance(origin_name, str):
+        return source, None  # hub copies are identified by their revision (see _auto_hub_source)
+    origin = Path(origin_name)
+    if not (origin / "config.json").is_file() or is_converted(origin):
+        return source, None  # the original is not here (copied models/): the copy is all there is
+    if not isinstance(quantization, str):
+        return source, None
+    hub_id, revision = _recorded_source(origin)
+    identity = SourceIdentity(hub_id, revision)
+    fallback = ModelSource(task, str(origin), revision, True, hub_id)
+    return _convert_or_fall_back(task, fallback, origin, folder, quantization, identity, settings)
+
+
+def _auto_hub_source(
+    task: Task, source: ModelSource, settings: Settings, quantization: str
+) -> tuple[ModelSource, str | None]:
+    """A hub model: its copy under DEPECHE_MODELS_DIR when it is of this id and revision, else
+    the snapshot (HF cache first, then the hub) converted into it."""
+    entry = read_manifest(settings.models_dir)[task]
+    name = entry["local_dir"] if source.location == entry["id"] else source.location
+    out = settings.models_dir / converted_name(name.replace("/", "--"), quantization)
+    record = read_json(out / SOURCE_FILE)
+    if (
+        is_converted(out)
+        and record.get("source_kind") == "hub"
+        and record.get("quantization") == quantization
+        and not _hub_copy_is_other(out, source.location, source.revision)
+    ):
+        return ModelSource(task, str(out), str(record.get("revision")), True, source.location), None
+    snapshot = download_snapshot(
+        source, offline=settings.offline, hub_timeout_s=settings.hub_timeout_s
+    )
+    identity = SourceIdentity(source.location, snapshot.name, "hub", source.revision)
+    fallback = ModelSource(task, str(snapshot), snapshot.name, True, source.location)
+    return _convert_or_fall_back(task, fallback, snapshot, out, quantization, identity, settings)
+
+
+def _convert_or_fall_back(
+    task: Task,
+    fallback: ModelSource,
+    folder: Path,
+    out: Path,
+    quantization: str,
+    identity: SourceIdentity,
+    settings: Settings,
+) -> tuple[ModelSource, str | None]:
+    try:
+        ensure_converted(
+            folder, out, quantization, timeout_s=settings.convert_timeout_s, identity=identity
+        )
+    except (ConvertError, OSError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        warning = (
+            f"The {task} model could not be converted to CTranslate2 ({detail}): it runs on "
+            "transformers instead, which is slower."
+        )
+        log.warning("%s", warning)
+        return fallback, warning
+    return ModelSource(task, str(out), identity.revision, True, identity.id), None
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
+
+
+def _offline_error(source: ModelSource) -> ModelLoadError:
+    return ModelLoadError(
+        f"The {source.task} model {source.location}@{source.revision} is not on this "
+        f"machine and DEPECHE_OFFLINE=1 forbids downloading it: run `python "
+        f"scripts/fetch_models.py` where the hub is reachable, or set {_ENV_NAME[source.task]} "
+        f"to a local model folder."
+    )
+
+
+def download_snapshot(source: ModelSource, *, offline: bool, hub_timeout_s: float) -> Path:
+    """The snapshot folder of a hub model in the Hugging Face cache (named after its commit):
+    the cached one when complete, else downloaded (configs, tokenizer, one weights format)."""
+    from huggingface_hub import snapshot_download
+
+    def fetch(local_only: bool, weights: tuple[str, ...]) -> Path:
+        return Path(
+            snapshot_download(
+                source.location,
+                revision=source.revision,
+                allow_patterns=[*_SNAPSHOT_FILES, *weights],
+                local_files_only=local_only,
+            )
+        )
+
+    # One weights format at a time: a snapshot cached by from_pretrained holds just one, and
+    # asking for both would count it incomplete.
+    for weights in (_SAFETENSORS, _PYTORCH_BIN):
+        try:
+            cached = fetch(True, weights)
+        except Exception:  # not in the cache (LocalEntryNotFoundError), or incomplete there
+            continue
+        if (cached / "config.json").is_file() and _has_weights(cached):
+            return cached
+    if offline:
+        raise _offline_error(source)
+    _probe_hub(source, hub_timeout_s)
+    log.info("downloading the %s model %s@%s", source.task, source.location, source.revision)
+    try:
+        folder = fetch(False, _SAFETENSORS)
+        if not _has_weights(folder):
+            folder = fetch(False, _PYTORCH_BIN)
+    except Exception as exc:
+        raise _could_not_load(source, exc, "a hub repo of a seq2seq model") from exc
+    if not (folder / "config.json").is_file() or not _has_weights(folder):
+        raise ModelLoadError(
+            f"The hub repo {source.location}@{source.revision} has no config.json with "
+            f"safetensors or pytorch_model.bin weights: check {_ENV_NAME[source.task]}."
+        )
+    return folder
