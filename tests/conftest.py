@@ -39,6 +39,18 @@ def _load_script(name: str) -> ModuleType:
     return module
 
 
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    """Each test leaves os.environ as it found it: `service.cli.main` sets HF_HUB_OFFLINE for
+    offline settings, and a test that calls it in process must not hand that to the next one
+    (scripts/fetch_models.py refuses to run under it)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def test_models() -> Path:
     """Tiny MarianMT and BART checkpoints, built by scripts/make_test_models.py once per session.
