@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from service.article import ArticleInput
 from service.config import Settings
@@ -18,9 +18,6 @@ from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
 from service.results import PointGrounding, SummarizeResult, TranslateResult, TranslationCheck
-
-if TYPE_CHECKING:
-    from service.jobs.system import JobSystem
 
 EXIT_LOAD_FAILED = 2
 EXIT_INPUT_FAILED = 1
@@ -134,6 +131,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.deps import jobs_of, state_of
 
     server: uvicorn.Server | None = None
 
@@ -142,7 +140,7 @@ def serve(settings: Settings) -> int:
             server.should_exit = True
 
     app = create_app(settings, on_load_failure=stop)
-    jobs: JobSystem = app.state.jobs
+    jobs = jobs_of(app)
 
     class GracefulServer(uvicorn.Server):
         """uvicorn, plus: at the first SIGTERM or SIGINT the job workers stop taking jobs and
@@ -166,7 +164,7 @@ def serve(settings: Settings) -> int:
     )
     server = GracefulServer(config)
     server.run()
-    return EXIT_LOAD_FAILED if app.state.depeche.load_error else 0
+    return EXIT_LOAD_FAILED if state_of(app).load_error else 0
 
 
 def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int:

@@ -11,13 +11,14 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api.auth import ApiKeys, require_api_key
+from service.api.auth import require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
 from service.api.docs import DocsPolicy
 from service.api.errors import error_response, install_error_handlers
 from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
+from service.api.keys import ApiKeys
 from service.api.metrics import ObserveRequests
 from service.api.metrics import router as metrics_router
 from service.api.page import router as page_router

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from service.api.auth import record_usage
+from service.api.deps import ResultsDep, StateDep, UsageDep
 from service.api.errors import ErrorBody, ErrorEnvelope, describe_validation, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
 from service.api.glossaries import resolved_article
@@ -18,6 +19,7 @@ from service.api.state import ServiceState
 from service.cache import ResultCache
 from service.errors import BatchTooLargeError, DepecheError
 from service.results import SummarizeResult
+from service.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,12 @@ def _examples() -> dict[str, Any]:
 
 
 def _one(
-    request: Request, state: ServiceState, cache: ResultCache, index: int, raw: dict[str, Any]
+    request: Request,
+    state: ServiceState,
+    cache: ResultCache,
+    usage: UsageStore,
+    index: int,
+    raw: dict[str, Any],
 ) -> BatchSuccess | BatchFailure:
     item_id = f"{request_id_of(request)}.{index}"
     try:
@@ -103,7 +110,7 @@ def _one(
         code = "internal_error"
         message = f"The article failed unexpectedly; quote request id {item_id} when reporting it."
     else:
-        record_usage(request, article)
+        record_usage(request, usage, article)
         return BatchSuccess(result=result)
     return BatchFailure(error=ErrorBody(code=code, message=message, request_id=item_id))
 
@@ -132,13 +139,15 @@ def _one(
     },
 )
 def summarize_batch(
-    request: Request, body: Annotated[BatchRequest, Body(openapi_examples=_examples())]
+    request: Request,
+    state: StateDep,
+    cache: ResultsDep,
+    usage: UsageDep,
+    body: Annotated[BatchRequest, Body(openapi_examples=_examples())],
 ) -> BatchResponse:
     """Summarize several articles at once. They run concurrently, so the models batch their
     sentences together; the results come back in the order sent, each either
     `{"ok": true, "result": <the /summarize response>}` or `{"ok": false, "error": {...}}`."""
-    state: ServiceState = request.app.state.depeche
-    cache: ResultCache = request.app.state.results
     limit = state.settings.batch_max_articles
     if len(body.articles) > limit:
         raise BatchTooLargeError(
@@ -149,7 +158,7 @@ def summarize_batch(
     with ThreadPoolExecutor(len(body.articles), thread_name_prefix="batch") as pool:
         results = list(
             pool.map(
-                lambda item: _one(request, state, cache, *item),
+                lambda item: _one(request, state, cache, usage, *item),
                 enumerate(body.articles),
             )
         )
