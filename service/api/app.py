@@ -25,7 +25,7 @@ from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.api.verify import router as verify_router
-from service.cache import ResultCache
+from service.articles import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
 from service.metrics import Metrics

@@ -16,7 +16,7 @@ from service.api.examples import SUMMARIZE_RESULT, example
 from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.api.state import ServiceState
-from service.cache import ResultCache
+from service.articles import ResultCache
 from service.errors import BatchTooLargeError, DepecheError
 from service.results import SummarizeResult
 from service.usage import UsageStore

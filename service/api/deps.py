@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 
 from service.api.keys import ApiKeys
 from service.api.state import ServiceState
-from service.cache import ResultCache
+from service.articles import ResultCache
 from service.config import Settings
 from service.glossary.store import GlossaryStore, open_glossaries
 from service.jobs.system import JobSystem

@@ -31,9 +31,10 @@ from service.errors import (
     JobNotFoundError,
     JobsUnavailableError,
 )
+from service.jobs.backends import open_store
 from service.jobs.queue import JobQueue
 from service.jobs.runner import JobRunner
-from service.jobs.store import JobRecord, JobStore, StoreUnavailableError, open_store
+from service.jobs.store import JobRecord, JobStore, StoreUnavailableError
 from service.jobs.webhooks import (
     AllowList,
     DeliveryStoppedError,
