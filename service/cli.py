@@ -171,6 +171,7 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
     """Load the models once and run every file through the pipeline, with a progress bar."""
     from tqdm import tqdm
 
+    from service.articles import ResultCache, SummaryRequest, summarize_article, translate_article
     from service.pipeline import Pipeline
 
     if args.title and len(args.files) > 1:
@@ -182,6 +183,7 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOAD_FAILED
 
+    results = ResultCache(0)  # one run, each file once: nothing to reuse
     status = 0
     several = len(args.files) > 1
     bar = tqdm(args.files, desc=command, unit="article", disable=not several, file=sys.stderr)
@@ -196,11 +198,10 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
             )
             result: SummarizeResult | TranslateResult
             if command == "summarize":
-                result = pipeline.summarize(
-                    article, max_points=args.max_points, unsupported=args.unsupported
-                )
+                request = SummaryRequest(article, args.max_points, args.unsupported)
+                result, _ = summarize_article(pipeline, results, request)
             else:
-                result = pipeline.translate(article)
+                result, _ = translate_article(pipeline, results, article)
         except (OSError, UnicodeDecodeError, DepecheError) as exc:
             message = exc.message if isinstance(exc, DepecheError) else str(exc)
             bar.write(f"error: {path}: {message}", file=sys.stderr)

@@ -63,7 +63,8 @@ def create_app(
         pipeline.observe(metrics)
     state = ServiceState(settings, pipeline, observed_factory, on_load_failure)
     # workers start once models load
-    jobs = JobSystem(settings, lambda: state.pipeline, metrics=metrics)
+    results = ResultCache(settings.cache_size)  # /summarize, /translate, batch and jobs share it
+    jobs = JobSystem(settings, lambda: state.pipeline, metrics=metrics, results=results)
     usage = open_usage(settings)
 
     @asynccontextmanager
@@ -87,7 +88,7 @@ def create_app(
     app.state.jobs = jobs
     app.state.api_keys = ApiKeys.from_settings(settings)
     app.state.usage = usage
-    app.state.results = ResultCache(settings.cache_size)
+    app.state.results = results
     app.state.metrics = metrics
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024

@@ -16,7 +16,7 @@ from service.api.examples import SUMMARIZE_RESULT, example
 from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.api.state import ServiceState
-from service.articles import ResultCache
+from service.articles import ResultCache, summarize_article
 from service.errors import BatchTooLargeError, DepecheError
 from service.results import SummarizeResult
 from service.usage import UsageStore
@@ -98,8 +98,11 @@ def _one(
     try:
         body = SummarizeRequest.model_validate(raw)
         article = resolved_article(request, body)
-        result, _ = cache.summarize(
-            state.require_pipeline(), article, body.options.max_points, body.options.unsupported
+        result, _ = summarize_article(
+            state.require_pipeline(),
+            cache,
+            body.summary_request(article),
+            count=lambda answered: record_usage(request, usage, answered),
         )
     except ValidationError as exc:
         code, message = describe_validation(list(exc.errors()))
@@ -110,7 +113,6 @@ def _one(
         code = "internal_error"
         message = f"The article failed unexpectedly; quote request id {item_id} when reporting it."
     else:
-        record_usage(request, usage, article)
         return BatchSuccess(result=result)
     return BatchFailure(error=ErrorBody(code=code, message=message, request_id=item_id))
 

@@ -60,16 +60,6 @@ def resolved_article(request: Request, body: ArticleRequest) -> ArticleInput:
     return replace(article, glossary=glossary, do_not_translate=do_not_translate)
 
 
-def stored_request(body: BaseModel, article: ArticleInput, exclude: set[str]) -> dict[str, Any]:
-    """A request body as a job keeps it: its glossary already resolved, so the job runs with
-    the entries it was submitted with, even if the stored glossary is deleted meanwhile."""
-    data = body.model_dump(mode="json", exclude=exclude)
-    data["glossary"] = dict(article.glossary)
-    data["do_not_translate"] = list(article.do_not_translate)
-    data["glossary_id"] = None
-    return data
-
-
 class GlossaryCreate(BaseModel):
     """Body of POST /glossaries."""
 

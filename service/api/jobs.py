@@ -15,7 +15,7 @@ from service.api.auth import record_usage
 from service.api.deps import JobsDep, UsageDep
 from service.api.errors import ErrorEnvelope, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
-from service.api.glossaries import resolved_article, stored_request
+from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.article import validate_article
 from service.jobs.models import (
@@ -186,9 +186,11 @@ def submit_job(
     `Location`. Poll GET /jobs/{id}, or pass `callback_url` to be called when it finishes."""
     article_input = resolved_article(request, body)
     validate_article(article_input, jobs.settings.max_chars)
-    article = stored_request(body, article_input, exclude={"callback_url"})
     record, created = jobs.submit(
-        article, body.callback_url, idempotency_key, request_id_of(request)
+        body.summary_request(article_input).to_body(),
+        body.callback_url,
+        idempotency_key,
+        request_id_of(request),
     )
     if created:  # a repeated Idempotency-Key is the same job: counted once
         record_usage(request, usage, article_input)

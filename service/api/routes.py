@@ -16,6 +16,7 @@ from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
 from service.article import ArticleInput, validate_article
+from service.articles import Count, summarize_article, translate_article
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
@@ -50,11 +51,12 @@ def _ready_pipeline(state: ServiceState, article: ArticleInput) -> Pipeline:
     return state.require_pipeline()
 
 
-def _answered(
-    request: Request, response: Response, usage: UsageStore, article: ArticleInput, hit: bool
-) -> None:
+def _counter(request: Request, usage: UsageStore) -> Count:
+    return lambda article: record_usage(request, usage, article)
+
+
+def _answered(response: Response, hit: bool) -> None:
     response.headers["X-Cache"] = "hit" if hit else "miss"
-    record_usage(request, usage, article)
 
 
 @router.get("/health", tags=["operations"], responses={200: example(HEALTH)})
@@ -102,10 +104,10 @@ def summarize(
     """Translate a French article into English and condense it into 3–6 key points."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = results.summarize(
-        pipeline, article, body.options.max_points, body.options.unsupported
+    result, hit = summarize_article(
+        pipeline, results, body.summary_request(article), count=_counter(request, usage)
     )
-    _answered(request, response, usage, article, hit)
+    _answered(response, hit)
     return result
 
 
@@ -126,6 +128,6 @@ def translate(
     """Translate a French article into English, title and paragraphs, sentence by sentence."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = results.translate(pipeline, article)
-    _answered(request, response, usage, article, hit)
+    result, hit = translate_article(pipeline, results, article, count=_counter(request, usage))
+    _answered(response, hit)
     return result
