@@ -8,7 +8,7 @@ place that knows where each object lives.
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, FastAPI, Request
 
@@ -55,23 +55,19 @@ def get_jobs(request: Request) -> JobSystem:
 
 
 def get_results(request: Request) -> ResultCache:
-    results: ResultCache = request.app.state.results
-    return results
+    return cast(ResultCache, request.app.state.results)
 
 
 def get_usage(request: Request) -> UsageStore:
-    usage: UsageStore = request.app.state.usage
-    return usage
+    return cast(UsageStore, request.app.state.usage)
 
 
 def get_api_keys(request: Request) -> ApiKeys:
-    keys: ApiKeys = request.app.state.api_keys
-    return keys
+    return cast(ApiKeys, request.app.state.api_keys)
 
 
 def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
+    return cast(Metrics, request.app.state.metrics)
 
 
 def glossary_store(request: Request) -> GlossaryStore:
