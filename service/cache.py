@@ -1,4 +1,5 @@
-"""In-memory LRU caches: whole results by normalized article, and translations per paragraph."""
+"""In-memory LRU caches, the result key of a normalized article, and the translation stage's
+paragraph cache (whole results are cached above the pipeline, in `service.articles`)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,11 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from service.article import ArticleInput
 from service.engines.base import GenerationSettings, ModelInfo
-from service.grounding.policy import Unsupported
-from service.results import SummarizeResult, TranslateResult
 from service.translate import SentenceTranslation
-
-if TYPE_CHECKING:
-    from service.pipeline import Pipeline
 
 V = TypeVar("V")
 
@@ -199,41 +195,3 @@ class ParagraphCache:
             ),
             ParagraphReuse(reused=reused, translated=len(missing)),
         )
-
-
-class ResultCache:
-    """Whole /summarize and /translate results, keyed by `article_key`; `capacity` 0 disables."""
-
-    def __init__(self, capacity: int) -> None:
-        self._lru: LRUCache[SummarizeResult | TranslateResult] = LRUCache(capacity)
-
-    def __len__(self) -> int:
-        return len(self._lru)
-
-    def summarize(
-        self,
-        pipeline: Pipeline,
-        article: ArticleInput,
-        max_points: int | None = None,
-        unsupported: Unsupported = "flag",
-    ) -> tuple[SummarizeResult, bool]:
-        """The summary of `article`, and whether it came from the cache."""
-        points = max_points or pipeline.settings.default_max_points
-        options = {"max_points": points, "unsupported": unsupported}
-        key = article_key("summarize", article, pipeline.models(), options)
-        cached = self._lru.get(key) if self._lru.enabled else None
-        if isinstance(cached, SummarizeResult):
-            return cached, True
-        result = pipeline.summarize(article, max_points=points, unsupported=unsupported)
-        self._lru.put(key, result)
-        return result, False
-
-    def translate(self, pipeline: Pipeline, article: ArticleInput) -> tuple[TranslateResult, bool]:
-        """The translation of `article`, and whether it came from the cache."""
-        key = article_key("translate", article, pipeline.models())
-        cached = self._lru.get(key) if self._lru.enabled else None
-        if isinstance(cached, TranslateResult):
-            return cached, True
-        result = pipeline.translate(article)
-        self._lru.put(key, result)
-        return result, False

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from service.article import ArticleInput
 from service.config import Settings
@@ -18,9 +18,6 @@ from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
 from service.results import PointGrounding, SummarizeResult, TranslateResult, TranslationCheck
-
-if TYPE_CHECKING:
-    from service.jobs.system import JobSystem
 
 EXIT_LOAD_FAILED = 2
 EXIT_INPUT_FAILED = 1
@@ -134,6 +131,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.deps import jobs_of, state_of
 
     server: uvicorn.Server | None = None
 
@@ -142,7 +140,7 @@ def serve(settings: Settings) -> int:
             server.should_exit = True
 
     app = create_app(settings, on_load_failure=stop)
-    jobs: JobSystem = app.state.jobs
+    jobs = jobs_of(app)
 
     class GracefulServer(uvicorn.Server):
         """uvicorn, plus: at the first SIGTERM or SIGINT the job workers stop taking jobs and
@@ -166,13 +164,14 @@ def serve(settings: Settings) -> int:
     )
     server = GracefulServer(config)
     server.run()
-    return EXIT_LOAD_FAILED if app.state.depeche.load_error else 0
+    return EXIT_LOAD_FAILED if state_of(app).load_error else 0
 
 
 def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int:
     """Load the models once and run every file through the pipeline, with a progress bar."""
     from tqdm import tqdm
 
+    from service.articles import ResultCache, SummaryRequest, summarize_article, translate_article
     from service.pipeline import Pipeline
 
     if args.title and len(args.files) > 1:
@@ -184,6 +183,7 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOAD_FAILED
 
+    results = ResultCache(0)  # one run, each file once: nothing to reuse
     status = 0
     several = len(args.files) > 1
     bar = tqdm(args.files, desc=command, unit="article", disable=not several, file=sys.stderr)
@@ -198,11 +198,10 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
             )
             result: SummarizeResult | TranslateResult
             if command == "summarize":
-                result = pipeline.summarize(
-                    article, max_points=args.max_points, unsupported=args.unsupported
-                )
+                request = SummaryRequest(article, args.max_points, args.unsupported)
+                result, _ = summarize_article(pipeline, results, request)
             else:
-                result = pipeline.translate(article)
+                result, _ = translate_article(pipeline, results, article)
         except (OSError, UnicodeDecodeError, DepecheError) as exc:
             message = exc.message if isinstance(exc, DepecheError) else str(exc)
             bar.write(f"error: {path}: {message}", file=sys.stderr)

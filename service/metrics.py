@@ -9,8 +9,8 @@ at scrape time by a custom collector rather than mirrored into gauges that could
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, get_args
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,12 +25,28 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from service.errors import DepecheError
 from service.jobs.models import JobStatus
-from service.results import Meta
-
-if TYPE_CHECKING:
-    from service.pipeline import Pipeline
+from service.results import Meta, ModelUsed
 
 log = logging.getLogger(__name__)
+
+
+class _Queue(Protocol):
+    @property
+    def queued(self) -> int: ...
+
+
+class Served(Protocol):
+    """What the gauges read of the loaded pipeline (`service.pipeline.Pipeline`), named here so
+    that the metrics, which the pipeline reports to, do not import it back."""
+
+    @property
+    def translation_scheduler(self) -> _Queue: ...
+
+    @property
+    def summary_scheduler(self) -> _Queue: ...
+
+    def models(self) -> Sequence[ModelUsed]: ...
+
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """The media type of `exposition()`: the Prometheus text format 0.0.4 that every Prometheus
@@ -115,7 +131,7 @@ class Metrics:
 
     def __init__(
         self,
-        pipeline: Callable[[], Pipeline | None] = lambda: None,
+        pipeline: Callable[[], Served | None] = lambda: None,
         job_counts: JobCounts = lambda: None,
     ) -> None:
         self.registry = CollectorRegistry()
@@ -223,7 +239,7 @@ class _LiveValues:
     """Gauges read at scrape time from what holds them: the schedulers' queues, the loaded
     models and the job store."""
 
-    def __init__(self, pipeline: Callable[[], Pipeline | None], job_counts: JobCounts) -> None:
+    def __init__(self, pipeline: Callable[[], Served | None], job_counts: JobCounts) -> None:
         self._pipeline = pipeline
         self._job_counts = job_counts
 

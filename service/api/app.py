@@ -11,20 +11,21 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from service import __version__
-from service.api.auth import ApiKeys, require_api_key
+from service.api.auth import require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
 from service.api.docs import DocsPolicy
 from service.api.errors import error_response, install_error_handlers
 from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
+from service.api.keys import ApiKeys
 from service.api.metrics import ObserveRequests
 from service.api.metrics import router as metrics_router
 from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.api.verify import router as verify_router
-from service.cache import ResultCache
+from service.articles import ResultCache
 from service.config import Settings
 from service.jobs.system import JobSystem
 from service.metrics import Metrics
@@ -62,7 +63,8 @@ def create_app(
         pipeline.observe(metrics)
     state = ServiceState(settings, pipeline, observed_factory, on_load_failure)
     # workers start once models load
-    jobs = JobSystem(settings, lambda: state.pipeline, metrics=metrics)
+    results = ResultCache(settings.cache_size)  # /summarize, /translate, batch and jobs share it
+    jobs = JobSystem(settings, lambda: state.pipeline, metrics=metrics, results=results)
     usage = open_usage(settings)
 
     @asynccontextmanager
@@ -86,7 +88,7 @@ def create_app(
     app.state.jobs = jobs
     app.state.api_keys = ApiKeys.from_settings(settings)
     app.state.usage = usage
-    app.state.results = ResultCache(settings.cache_size)
+    app.state.results = results
     app.state.metrics = metrics
     # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
     max_body = settings.max_chars * 6 + 64 * 1024

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from service.api.deps import ApiKeysDep, UsageDep
 from service.api.errors import ErrorEnvelope
+from service.api.keys import ApiKeys as ApiKeys
+from service.api.keys import ApiKeysConfigError as ApiKeysConfigError
+from service.api.keys import key_id_of as key_id_of
+from service.api.keys import read_keys_file as read_keys_file
 from service.article import ArticleInput
-from service.config import Settings
 from service.errors import InvalidApiKeyError, MissingApiKeyError
 from service.usage import Storage, UsageStore
 
@@ -24,70 +24,6 @@ log = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
 """The key id usage is counted under while API keys are off."""
-
-_KEY_ID_CHARS = 8
-
-
-class ApiKeysConfigError(ValueError):
-    """The API keys file named in the settings cannot be read."""
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-def key_id_of(key: str) -> str:
-    """A short, non-reversible name for a key: the first 8 hex digits of its SHA-256."""
-    return _digest(key).hex()[:_KEY_ID_CHARS]
-
-
-def read_keys_file(path: Path) -> list[str]:
-    """Keys of a keys file: one per line; blank lines and lines starting with `#` are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ApiKeysConfigError(
-            f"The API keys file {path} (DEPECHE_API_KEYS_FILE) cannot be read: "
-            f"{exc.strerror or type(exc).__name__}."
-        ) from exc
-    keys = (line.strip() for line in lines)
-    return [key for key in keys if key and not key.startswith("#")]
-
-
-class ApiKeys:
-    """The configured keys, held only as SHA-256 digests. No key configured: auth is off."""
-
-    def __init__(self, keys: Iterable[str] = ()) -> None:
-        self._digests = list(dict.fromkeys(_digest(key) for key in keys if key))
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeys:
-        """Keys from DEPECHE_API_KEYS (comma-separated) and DEPECHE_API_KEYS_FILE together."""
-        keys: list[str] = []
-        if settings.api_keys is not None:
-            keys += [k.strip() for k in settings.api_keys.get_secret_value().split(",")]
-        if settings.api_keys_file is not None:
-            keys += read_keys_file(settings.api_keys_file)
-        api_keys = cls(keys)
-        if api_keys.enabled:
-            log.info("API keys on: %d key(s) configured", len(api_keys))
-        return api_keys
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._digests)
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-    def identify(self, key: str) -> str | None:
-        """The key id of `key` when it is one of the configured keys, else None. Every digest is
-        compared in constant time, so the answer takes as long for a bad key as for a good one."""
-        digest = _digest(key)
-        match = False
-        for known in self._digests:
-            match |= hmac.compare_digest(digest, known)
-        return digest.hex()[:_KEY_ID_CHARS] if match else None
 
 
 _bearer = HTTPBearer(
@@ -99,13 +35,20 @@ _bearer = HTTPBearer(
 
 def require_api_key(
     request: Request,
+    keys: ApiKeysDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """Let the request through with a valid key (or when keys are off); else 401.
 
     The caller's key id is left in `request.state.api_key_id` for usage counting.
     """
-    keys: ApiKeys = request.app.state.api_keys
+    return check_api_key(request, keys, credentials)
+
+
+def check_api_key(
+    request: Request, keys: ApiKeys, credentials: HTTPAuthorizationCredentials | None
+) -> str:
+    """`require_api_key`'s check, for a dependency that decides first whether a key is needed."""
     if not keys.enabled:
         request.state.api_key_id = ANONYMOUS
         return ANONYMOUS
@@ -163,10 +106,9 @@ def usage_report(store: UsageStore) -> UsageReport:
     )
 
 
-def record_usage(request: Request, article: ArticleInput) -> None:
+def record_usage(request: Request, store: UsageStore, article: ArticleInput) -> None:
     """Count one accepted article for the key that sent `request`. Counting never fails the
     request: a store error is logged and the article is answered all the same."""
-    store: UsageStore = request.app.state.usage
     key_id = getattr(request.state, "api_key_id", ANONYMOUS)
     # The access log reports the characters of the articles a request carried.
     request.state.article_chars = getattr(request.state, "article_chars", 0) + article.size()
@@ -196,9 +138,8 @@ _USAGE_EXAMPLE = {
         401: {"model": ErrorEnvelope, "description": "Missing or invalid API key."},
     },
 )
-def usage(request: Request) -> UsageReport:
+def usage(store: UsageDep) -> UsageReport:
     """Articles and characters per API key, kept in the jobs store (SQLite file or Redis), so
     they survive restarts and add up across replicas. Counts successful /summarize, /translate
     and batch articles, and accepted jobs."""
-    store: UsageStore = request.app.state.usage
     return usage_report(store)

@@ -10,14 +10,16 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from service.api.auth import record_usage
+from service.api.deps import ResultsDep, StateDep, UsageDep
 from service.api.errors import ErrorBody, ErrorEnvelope, describe_validation, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
 from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.api.state import ServiceState
-from service.cache import ResultCache
+from service.articles import ResultCache, summarize_article
 from service.errors import BatchTooLargeError, DepecheError
 from service.results import SummarizeResult
+from service.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +87,22 @@ def _examples() -> dict[str, Any]:
 
 
 def _one(
-    request: Request, state: ServiceState, cache: ResultCache, index: int, raw: dict[str, Any]
+    request: Request,
+    state: ServiceState,
+    cache: ResultCache,
+    usage: UsageStore,
+    index: int,
+    raw: dict[str, Any],
 ) -> BatchSuccess | BatchFailure:
     item_id = f"{request_id_of(request)}.{index}"
     try:
         body = SummarizeRequest.model_validate(raw)
         article = resolved_article(request, body)
-        result, _ = cache.summarize(
-            state.require_pipeline(), article, body.options.max_points, body.options.unsupported
+        result, _ = summarize_article(
+            state.require_pipeline(),
+            cache,
+            body.summary_request(article),
+            count=lambda answered: record_usage(request, usage, answered),
         )
     except ValidationError as exc:
         code, message = describe_validation(list(exc.errors()))
@@ -103,7 +113,6 @@ def _one(
         code = "internal_error"
         message = f"The article failed unexpectedly; quote request id {item_id} when reporting it."
     else:
-        record_usage(request, article)
         return BatchSuccess(result=result)
     return BatchFailure(error=ErrorBody(code=code, message=message, request_id=item_id))
 
@@ -132,13 +141,15 @@ def _one(
     },
 )
 def summarize_batch(
-    request: Request, body: Annotated[BatchRequest, Body(openapi_examples=_examples())]
+    request: Request,
+    state: StateDep,
+    cache: ResultsDep,
+    usage: UsageDep,
+    body: Annotated[BatchRequest, Body(openapi_examples=_examples())],
 ) -> BatchResponse:
     """Summarize several articles at once. They run concurrently, so the models batch their
     sentences together; the results come back in the order sent, each either
     `{"ok": true, "result": <the /summarize response>}` or `{"ok": false, "error": {...}}`."""
-    state: ServiceState = request.app.state.depeche
-    cache: ResultCache = request.app.state.results
     limit = state.settings.batch_max_articles
     if len(body.articles) > limit:
         raise BatchTooLargeError(
@@ -149,7 +160,7 @@ def summarize_batch(
     with ThreadPoolExecutor(len(body.articles), thread_name_prefix="batch") as pool:
         results = list(
             pool.map(
-                lambda item: _one(request, state, cache, *item),
+                lambda item: _one(request, state, cache, usage, *item),
                 enumerate(body.articles),
             )
         )

@@ -3,20 +3,19 @@ article request's `glossary_id` is resolved into its terms."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.deps import GlossariesDep, glossary_store
 from service.api.errors import ErrorEnvelope
 from service.api.examples import example
 from service.article import ArticleInput
-from service.config import Settings
 from service.errors import GlossaryNotFoundError, InvalidGlossaryError, UnknownGlossaryError
-from service.glossary.store import GlossaryInfo, GlossaryStore, StoredGlossary, open_glossaries
+from service.glossary.store import GlossaryInfo, GlossaryStore, StoredGlossary
 from service.glossary.terms import (
     MAX_ENTRIES,
     MAX_GLOSSARIES,
@@ -30,24 +29,6 @@ from service.glossary.terms import (
 )
 
 router = APIRouter(tags=["glossaries"])
-_opening = threading.Lock()
-
-
-def glossary_store(request: Request) -> GlossaryStore:
-    """The app's glossary store, opened on first use from its settings (the jobs backend)."""
-    state = request.app.state
-    store: GlossaryStore | None = getattr(state, "glossaries", None)
-    if store is None:
-        with _opening:
-            store = getattr(state, "glossaries", None)
-            if store is None:
-                settings: Settings = state.depeche.settings
-                store = open_glossaries(settings)
-                state.glossaries = store
-    return store
-
-
-GlossariesDep = Annotated[GlossaryStore, Depends(glossary_store)]
 
 
 class ArticleRequest(Protocol):
@@ -77,16 +58,6 @@ def resolved_article(request: Request, body: ArticleRequest) -> ArticleInput:
         stored.entries, article.glossary, article.do_not_translate
     )
     return replace(article, glossary=glossary, do_not_translate=do_not_translate)
-
-
-def stored_request(body: BaseModel, article: ArticleInput, exclude: set[str]) -> dict[str, Any]:
-    """A request body as a job keeps it: its glossary already resolved, so the job runs with
-    the entries it was submitted with, even if the stored glossary is deleted meanwhile."""
-    data = body.model_dump(mode="json", exclude=exclude)
-    data["glossary"] = dict(article.glossary)
-    data["do_not_translate"] = list(article.do_not_translate)
-    data["glossary_id"] = None
-    return data
 
 
 class GlossaryCreate(BaseModel):

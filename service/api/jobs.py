@@ -8,13 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from pydantic import Field
 
 from service.api.auth import record_usage
+from service.api.deps import JobsDep, UsageDep
 from service.api.errors import ErrorEnvelope, request_id_of
 from service.api.examples import SUMMARIZE_RESULT, example
-from service.api.glossaries import resolved_article, stored_request
+from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, request_examples
 from service.article import validate_article
 from service.jobs.models import (
@@ -25,7 +26,6 @@ from service.jobs.models import (
     WebhookAttempt,
     WebhookInfo,
 )
-from service.jobs.system import JobSystem
 
 router = APIRouter(tags=["jobs"])
 
@@ -38,14 +38,6 @@ class JobRequest(SummarizeRequest):
         description="URL that receives the finished job as a signed POST (see the webhook "
         "docs). Must resolve to public addresses unless listed in DEPECHE_WEBHOOK_ALLOW.",
     )
-
-
-def get_jobs(request: Request) -> JobSystem:
-    jobs: JobSystem = request.app.state.jobs
-    return jobs
-
-
-JobsDep = Annotated[JobSystem, Depends(get_jobs)]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -179,6 +171,7 @@ def submit_job(
     request: Request,
     response: Response,
     jobs: JobsDep,
+    usage: UsageDep,
     body: Annotated[JobRequest, Body(openapi_examples=_examples())],
     idempotency_key: Annotated[
         str | None,
@@ -193,12 +186,14 @@ def submit_job(
     `Location`. Poll GET /jobs/{id}, or pass `callback_url` to be called when it finishes."""
     article_input = resolved_article(request, body)
     validate_article(article_input, jobs.settings.max_chars)
-    article = stored_request(body, article_input, exclude={"callback_url"})
     record, created = jobs.submit(
-        article, body.callback_url, idempotency_key, request_id_of(request)
+        body.summary_request(article_input).to_body(),
+        body.callback_url,
+        idempotency_key,
+        request_id_of(request),
     )
     if created:  # a repeated Idempotency-Key is the same job: counted once
-        record_usage(request, article_input)
+        record_usage(request, usage, article_input)
     response.status_code = 202 if created else 200
     response.headers["Location"] = f"/jobs/{record.id}"
     return record.document()

@@ -13,7 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.auth import require_api_key
+from service.api.auth import check_api_key
+from service.api.deps import ApiKeysDep, MetricsDep, SettingsDep
 from service.logs import ACCESS_LOGGER, bind_request, unbind_request
 from service.metrics import CONTENT_TYPE, Metrics
 
@@ -30,21 +31,18 @@ is the probe working, so it is not counted in depeche_failures_total."""
 _ERROR_BODY_LIMIT = 64 * 1024  # error envelopes are a few hundred bytes; never hold more
 
 
-def _metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
 _bearer = HTTPBearer(auto_error=False)
 
 
 def require_metrics_key(
     request: Request,
+    settings: SettingsDep,
+    keys: ApiKeysDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """With API keys on, a key, unless DEPECHE_METRICS_PUBLIC=true."""
-    if not request.app.state.depeche.settings.metrics_public:
-        require_api_key(request, credentials)
+    if not settings.metrics_public:
+        check_api_key(request, keys, credentials)
 
 
 router = APIRouter()
@@ -53,9 +51,9 @@ router = APIRouter()
 # Left out of the OpenAPI document: it is for Prometheus, not for API clients (and its answer
 # is text, not JSON).
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
-def metrics(request: Request) -> Response:
+def metrics(metrics: MetricsDep) -> Response:
     """Every metric family in the Prometheus text format."""
-    return Response(_metrics(request).exposition(), media_type=CONTENT_TYPE)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 def _printable(text: str, limit: int = 200) -> str:

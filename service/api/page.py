@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
-from service.api.auth import ApiKeys
+from service.api.deps import ApiKeysDep
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -48,10 +48,9 @@ def _static_files() -> dict[str, Path]:
 
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def editor_page(request: Request) -> HTMLResponse:
+def editor_page(keys: ApiKeysDep) -> HTMLResponse:
     """The editor's page. It tells its script whether API keys are on (the page itself needs
     none), so the script asks for a key before the first call."""
-    keys: ApiKeys = request.app.state.api_keys
     html = (STATIC / "index.html").read_text(encoding="utf-8")
     if keys.enabled:
         html = html.replace(_KEYS_MARKER, 'name="depeche-api-keys" content="on"')

@@ -9,28 +9,23 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from service import __version__
 from service.api.auth import record_usage, require_api_key
+from service.api.deps import PipelineDep, ResultsDep, StateDep, UsageDep
 from service.api.errors import ErrorEnvelope
 from service.api.examples import HEALTH, READY, SUMMARIZE_RESULT, TRANSLATE_RESULT, example
 from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
 from service.article import ArticleInput, validate_article
-from service.cache import ResultCache
+from service.articles import Count, summarize_article, translate_article
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
+from service.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
 
-
-def get_state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.depeche
-    return state
-
-
-StateDep = Annotated[ServiceState, Depends(get_state)]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorEnvelope, "description": "Missing or invalid API key (keys on)."},
@@ -56,14 +51,12 @@ def _ready_pipeline(state: ServiceState, article: ArticleInput) -> Pipeline:
     return state.require_pipeline()
 
 
-def _results(request: Request) -> ResultCache:
-    cache: ResultCache = request.app.state.results
-    return cache
+def _counter(request: Request, usage: UsageStore) -> Count:
+    return lambda article: record_usage(request, usage, article)
 
 
-def _answered(request: Request, response: Response, article: ArticleInput, hit: bool) -> None:
+def _answered(response: Response, hit: bool) -> None:
     response.headers["X-Cache"] = "hit" if hit else "miss"
-    record_usage(request, article)
 
 
 @router.get("/health", tags=["operations"], responses={200: example(HEALTH)})
@@ -83,9 +76,8 @@ def health(state: StateDep) -> dict[str, Any]:
 
 
 @router.get("/ready", tags=["operations"], responses={200: example(READY), 503: _ERRORS[503]})
-def ready(state: StateDep) -> dict[str, Any]:
+def ready(pipeline: PipelineDep) -> dict[str, Any]:
     """Readiness: both models loaded and a tiny tensor operation done on their device."""
-    pipeline = state.require_pipeline()
     try:
         pipeline.check()
     except Exception as exc:  # a broken device: out of rotation, with the detail in the log
@@ -107,15 +99,17 @@ def summarize(
     request: Request,
     response: Response,
     state: StateDep,
+    results: ResultsDep,
+    usage: UsageDep,
     body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
 ) -> SummarizeResult:
     """Translate a French article into English and condense it into 3–6 key points."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = _results(request).summarize(
-        pipeline, article, body.options.max_points, body.options.unsupported
+    result, hit = summarize_article(
+        pipeline, results, body.summary_request(article), count=_counter(request, usage)
     )
-    _answered(request, response, article, hit)
+    _answered(response, hit)
     return result
 
 
@@ -129,11 +123,13 @@ def translate(
     request: Request,
     response: Response,
     state: StateDep,
+    results: ResultsDep,
+    usage: UsageDep,
     body: Annotated[TranslateRequest, Body(openapi_examples=request_examples(False))],
 ) -> TranslateResult:
     """Translate a French article into English, title and paragraphs, sentence by sentence."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = _results(request).translate(pipeline, article)
-    _answered(request, response, article, hit)
+    result, hit = translate_article(pipeline, results, article, count=_counter(request, usage))
+    _answered(response, hit)
     return result

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.article import ArticleInput
+from service.articles import SummaryRequest
 from service.glossary.terms import MAX_DO_NOT_TRANSLATE, MAX_ENTRIES, MAX_TERM_CHARS
 
 _SAMPLE = Path(__file__).resolve().parents[2] / "scripts" / "examples" / "seed_article.fr.txt"
@@ -136,6 +137,11 @@ class SummarizeRequest(_ArticleBase):
     """Body of POST /summarize."""
 
     options: SummarizeOptions = Field(default_factory=SummarizeOptions)
+
+    def summary_request(self, article: ArticleInput) -> SummaryRequest:
+        """The request as the article service takes it, with `article` (this body's, its
+        glossary resolved)."""
+        return SummaryRequest(article, self.options.max_points, self.options.unsupported)
 
 
 class TranslateRequest(_ArticleBase):

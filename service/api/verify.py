@@ -8,9 +8,9 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.api.auth import require_api_key
+from service.api.deps import SettingsDep
 from service.api.errors import ErrorEnvelope
 from service.api.examples import VERIFY_REQUEST, VERIFY_RESULT, example
-from service.api.routes import StateDep
 from service.grounding.verify import MAX_POINTS, verify_text
 from service.results import VerifyResult
 
@@ -68,10 +68,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     dependencies=[Depends(require_api_key)],
 )
 def verify(
-    state: StateDep,
+    settings: SettingsDep,
     body: Annotated[VerifyRequest, Body(openapi_examples=_EXAMPLES)],
 ) -> VerifyResult:
     """Check key points and a translation with no model: each point's source sentences and
     facts (numbers, dates, names, negation), and the numbers of each French sentence against
     its English. Works while the models load."""
-    return verify_text(body.translation, body.source, body.key_points, state.settings.max_chars)
+    return verify_text(body.translation, body.source, body.key_points, settings.max_chars)

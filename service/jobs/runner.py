@@ -1,5 +1,6 @@
-"""The worker's side of a job: claim it, run the pipeline with progress, record the outcome,
-then hand the webhook to the dispatcher. Called by the queue with nothing but the job id."""
+"""The worker's side of a job: claim it, run the article service (result cache, pipeline) with
+progress, record the outcome, then hand the webhook to the dispatcher. Called by the queue with
+nothing but the job id; no web code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from service.api.schemas import SummarizeRequest
+from service.articles import ResultCache, SummaryRequest, summarize_article
 from service.errors import DepecheError, OverloadedError
 from service.jobs.models import JobError, JobErrorBody
 from service.jobs.store import JobStore
@@ -28,17 +29,17 @@ minute, rather than failing: nobody is waiting on the line for it."""
 
 
 def summarize_request(
-    pipeline: Pipeline, body: dict[str, Any], progress: Progress | None
+    pipeline: Pipeline,
+    body: dict[str, Any],
+    progress: Progress | None,
+    results: ResultCache | None = None,
 ) -> SummarizeResult:
-    """Do what POST /summarize does with the same body (the job's own fields left out)."""
-    fields = set(SummarizeRequest.model_fields)
-    request = SummarizeRequest.model_validate({k: v for k, v in body.items() if k in fields})
-    return pipeline.summarize(
-        request.article(),
-        max_points=request.options.max_points,
-        progress=progress,
-        unsupported=request.options.unsupported,
-    )
+    """Do what POST /summarize does with a job's stored body (`SummaryRequest.to_body`; the
+    job's own fields are ignored), through `results` when given."""
+    request = SummaryRequest.from_body(body)
+    cache = results if results is not None else ResultCache(0)
+    result, _ = summarize_article(pipeline, cache, request, progress=progress)
+    return result
 
 
 class _Throttled:
@@ -67,8 +68,11 @@ class JobRunner:
         owner: str,
         on_finished: Callable[[str], None],
         on_failed: Callable[[str], None] | None = None,
+        results: ResultCache | None = None,
     ) -> None:
         self.store = store
+        # The /summarize result cache when the API runs the job, so both answer alike.
+        self.results = results if results is not None else ResultCache(0)
         self.pipeline = pipeline
         self.owner = owner
         self.on_finished = on_finished
@@ -117,14 +121,15 @@ class JobRunner:
         if record.callback_url:
             self.on_finished(job_id)
 
-    @staticmethod
-    def _summarize(pipeline: Pipeline, body: dict[str, Any], progress: Progress) -> SummarizeResult:
+    def _summarize(
+        self, pipeline: Pipeline, body: dict[str, Any], progress: Progress
+    ) -> SummarizeResult:
         for _ in range(OVERLOADED_TRIES - 1):
             try:
-                return summarize_request(pipeline, body, progress)
+                return summarize_request(pipeline, body, progress, self.results)
             except OverloadedError:
                 time.sleep(OVERLOADED_WAIT_S)
-        return summarize_request(pipeline, body, progress)
+        return summarize_request(pipeline, body, progress, self.results)
 
     def running(self) -> dict[str, int]:
         """Job id -> run number of the jobs running in this process now."""

@@ -1,5 +1,6 @@
 """The job table's contract: `JobRecord` (one job) and the `JobStore` protocol that both
-backends implement, SQLite (`sqlite_store`, one host) and Redis (`redis_store`, several).
+backends implement, SQLite (`sqlite_store`, one host) and Redis (`redis_store`, several);
+`backends.open_store` picks one. The backends import this module, never the other way.
 
 Every state change is conditional, so two processes never both win: a worker claims a job only
 while it is `queued`, and each claim increments `runs`, which fences later writes (a worker that
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from service.config import Settings
 from service.jobs.models import (
     JobDocument,
     JobError,
@@ -188,14 +188,3 @@ class JobStore(Protocol):
     def counts(self) -> dict[str, int]:
         """Jobs per status (statuses with no job may be left out); read by GET /metrics."""
         ...
-
-
-def open_store(settings: Settings) -> JobStore:
-    """The job table of the configured backend (`DEPECHE_JOBS_BACKEND`)."""
-    if settings.jobs_backend == "redis":
-        from service.jobs.redis_store import RedisJobStore
-
-        return RedisJobStore(settings.redis_url, settings.redis_prefix)
-    from service.jobs.sqlite_store import SqliteJobStore
-
-    return SqliteJobStore(settings.jobs_db)

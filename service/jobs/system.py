@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from service.articles import ResultCache
 from service.config import Settings
 from service.errors import (
     CallbackNotAllowedError,
@@ -31,9 +32,10 @@ from service.errors import (
     JobNotFoundError,
     JobsUnavailableError,
 )
+from service.jobs.backends import open_store
 from service.jobs.queue import JobQueue
 from service.jobs.runner import JobRunner
-from service.jobs.store import JobRecord, JobStore, StoreUnavailableError, open_store
+from service.jobs.store import JobRecord, JobStore, StoreUnavailableError
 from service.jobs.webhooks import (
     AllowList,
     DeliveryStoppedError,
@@ -107,8 +109,11 @@ class JobSystem:
         *,
         resolver: Resolver = resolve,
         metrics: Metrics | None = None,
+        results: ResultCache | None = None,
     ) -> None:
         self.settings = settings
+        # Jobs answer from the result cache of /summarize (the API's; a worker has its own).
+        self.results = results if results is not None else ResultCache(settings.cache_size)
         self.metrics = metrics  # failed jobs and webhook outcomes; None in worker processes
         self.pipeline = pipeline
         self.resolver = resolver
@@ -149,6 +154,7 @@ class JobSystem:
                 self.owner,
                 self.dispatch_webhook,
                 on_failed=self.metrics.observe_failure if self.metrics else None,
+                results=self.results,
             )
             self.queue = JobQueue(self.settings, self.runner.run)
         except Exception as exc:

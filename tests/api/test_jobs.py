@@ -115,6 +115,22 @@ def test_a_job_runs_to_done_with_the_summarize_result(
     assert job["created_at"] <= job["started_at"] <= job["finished_at"]
 
 
+def test_a_job_answers_from_the_summarize_result_cache(
+    settings: Settings, pipeline: Pipeline, tmp_path: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    app = create_app(jobs_settings(settings, tmp_path, cache_size=8), pipeline=pipeline)
+    body, _ = memorized_article(memorized_pairs)
+    with TestClient(app) as client:
+        answered = client.post("/summarize", json=body)
+        assert answered.headers["x-cache"] == "miss"
+        job = wait_until(client, client.post("/jobs", json=body).json()["id"])
+    assert job["status"] == "done", job
+    # The very result /summarize computed, timings included: the job did not run it again.
+    assert job["result"] == answered.json()
+    sentences = answered.json()["meta"]["coverage"]["sentences"]
+    assert job["progress"]["done"] == job["progress"]["total"] == sentences
+
+
 def test_a_failing_job_carries_the_error_envelope(
     settings: Settings, pipeline: Pipeline, tmp_path: Path
 ) -> None:
