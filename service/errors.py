@@ -87,3 +87,17 @@ class InvalidApiKeyError(DepecheError):
 class BatchTooLargeError(DepecheError):
     code = "too_many_articles"
     status = 413
+
+
+class InvalidUnicodeError(DepecheError):
+    """A body or file that is not valid UTF-8, or a string holding an unpaired surrogate."""
+
+    code = "invalid_unicode"
+    status = 422
+
+
+class InvalidHeaderError(DepecheError):
+    """A request header the service reads is malformed (too long, not printable ASCII)."""
+
+    code = "invalid_header"
+    status = 422

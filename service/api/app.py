@@ -19,8 +19,10 @@ from service.api.routes import router
 from service.api.state import ServiceState
 from service.cache import ResultCache
 from service.config import Settings
+from service.errors import InvalidUnicodeError
 from service.jobs.system import JobSystem
 from service.pipeline import Pipeline, PipelineFactory
+from service.text.unicode import check_json_body
 from service.usage import open_usage
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -75,14 +77,26 @@ def create_app(
         incoming = request.headers.get("x-request-id", "")
         request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         length = request.headers.get("content-length")
+        too_large = (
+            f"The request body is over {max_body} bytes; articles are limited to "
+            f"{settings.max_chars} characters (DEPECHE_MAX_CHARS)."
+        )
         if length is not None and length.isdigit() and int(length) > max_body:
-            return error_response(
-                request,
-                413,
-                "payload_too_large",
-                f"The request body has {length} bytes; articles are limited to "
-                f"{settings.max_chars} characters (DEPECHE_MAX_CHARS).",
-            )
+            return error_response(request, 413, "payload_too_large", too_large)
+        if length is not None or "transfer-encoding" in request.headers:
+            # Read the body here, bounded even when it comes chunked with no Content-Length,
+            # and apply the Unicode rule to every field of every endpoint in this one place.
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body:
+                    return error_response(request, 413, "payload_too_large", too_large)
+            # BaseHTTPMiddleware hands a body cached on the request to the route unchanged.
+            request._body = bytes(body)
+            try:
+                check_json_body(request._body)
+            except InvalidUnicodeError as exc:
+                return error_response(request, exc.status, exc.code, exc.message)
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         return response
