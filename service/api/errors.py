@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -122,6 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 _ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+_FASTAPI_422 = '"#/components/schemas/HTTPValidationError"'
 
 # What the middleware and these handlers answer on any operation, whatever its route declares.
 _BODY_ERRORS = {
@@ -172,6 +174,11 @@ def document_errors(app: FastAPI) -> None:
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
+                for entry in responses.values():
+                    # FastAPI's default 422 body; the handler above answers the envelope instead.
+                    if _FASTAPI_422 in json.dumps(entry.get("content", {})):
+                        entry["content"] = {"application/json": {"schema": _ENVELOPE_REF}}
+                        entry["description"] = "`invalid_request`: a parameter is not valid."
                 if "requestBody" in operation:
                     for status, text in _BODY_ERRORS.items():
                         _add_error(responses, status, text)
@@ -180,6 +187,11 @@ def document_errors(app: FastAPI) -> None:
                 parameters = operation.setdefault("parameters", [])
                 if not any(p.get("name", "").lower() == "x-request-id" for p in parameters):
                     parameters.append(dict(_REQUEST_ID_PARAMETER))
+        text = json.dumps(document)
+        for name in ("HTTPValidationError", "ValidationError"):
+            if text.count(f'"#/components/schemas/{name}"') == 0:
+                schemas.pop(name, None)
+                text = json.dumps(document)
         app.openapi_schema = document
         return document
 

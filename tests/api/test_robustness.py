@@ -160,6 +160,7 @@ def test_a_chunked_body_is_bounded_too(
 HOSTILE = {
     "crlf": b"cms-1\r\nSet-Cookie: stolen=1",
     "lf": b"cms-1\nX-Injected: 1",
+    "trailing_lf": b"cms-1\n",  # slipped through `^...$` into the response header
     "utf8": "café-ünïcode".encode(),
     "latin1": "café".encode("latin-1"),
     "nul": b"cms\x00-1",
