@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
 from service.results import PointGrounding, SummarizeResult, TranslateResult, TranslationCheck
+from service.text.unicode import check_text, decode_utf8
+
+log = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 2
 EXIT_INPUT_FAILED = 1
@@ -74,9 +78,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> str:
+    """The file (or stdin) as text, under the API's Unicode rule: UTF-8, no lone surrogate."""
     if path == "-":
-        return sys.stdin.read()
-    return Path(path).read_text(encoding="utf-8")
+        # Read bytes where there are some: a text stdin in the C locale would turn bad bytes
+        # into lone surrogates (surrogateescape) instead of failing.
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:
+            text = sys.stdin.read()
+            check_text(text, "stdin")
+            return text
+        return decode_utf8(buffer.read(), "stdin")
+    return decode_utf8(Path(path).read_bytes(), "The file")
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """The error envelope's code and message for a file that failed, whatever the exception."""
+    if isinstance(exc, DepecheError):
+        return exc.code, exc.message
+    if isinstance(exc, OSError):
+        return "unreadable_file", exc.strerror or str(exc)
+    # A bug, not the file's fault: one line here; DEPECHE_LOG_LEVEL=debug logs the traceback.
+    log.debug("unexpected failure", exc_info=exc)
+    detail = " ".join(str(exc).split())[:300]
+    return "internal_error", f"The article failed unexpectedly ({type(exc).__name__}: {detail})."
 
 
 def _point_lines(entry: PointGrounding) -> list[str]:
@@ -202,9 +226,9 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
                 result, _ = summarize_article(pipeline, results, request)
             else:
                 result, _ = translate_article(pipeline, results, article)
-        except (OSError, UnicodeDecodeError, DepecheError) as exc:
-            message = exc.message if isinstance(exc, DepecheError) else str(exc)
-            bar.write(f"error: {path}: {message}", file=sys.stderr)
+        except Exception as exc:  # any failure fails this file only; the others still run
+            code, message = _failure(exc)
+            bar.write(f"error: {path}: {code}: {message}", file=sys.stderr)
             status = EXIT_INPUT_FAILED
             continue
         if args.json:
@@ -223,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         settings = settings.model_copy(update=updates)
+    # Quiet on files, unless asked for debug (which shows the traceback of a failed file).
+    quiet = "debug" if settings.log_level == "debug" else "warning"
     configure_logging(
-        settings.log_level if args.command in ("serve", "worker") else "warning",
+        settings.log_level if args.command in ("serve", "worker") else quiet,
         settings.log_format,
     )
     if settings.offline:

@@ -131,4 +131,17 @@ class InferenceFailedError(DepecheError):
 
 class SourceCountMismatchError(DepecheError):
     code = "source_count_mismatch"
+
+
+class InvalidUnicodeError(DepecheError):
+    """A body or file that is not valid UTF-8, or a string holding an unpaired surrogate."""
+
+    code = "invalid_unicode"
+    status = 422
+
+
+class InvalidHeaderError(DepecheError):
+    """A request header the service reads is malformed (too long, not printable ASCII)."""
+
+    code = "invalid_header"
     status = 422

@@ -34,9 +34,12 @@ class SummaryResult:
 
 
 def chunk_paragraphs(paragraphs: Sequence[str], engine: Seq2SeqEngine) -> list[str]:
-    """Pack paragraphs into window-sized chunks; cut a too-long paragraph at sentences first."""
+    """Pack paragraphs into window-sized chunks; cut a too-long paragraph at sentences first.
+
+    Exact: every chunk is measured as the engine will encode it (`pack` counts the joined
+    text), so none exceeds the window whatever the joins and the tokenizer add.
+    """
     window = engine.max_input_tokens
-    overhead = engine.count_tokens([""])[0]
     units: list[str] = []
     for paragraph, size in zip(paragraphs, engine.count_tokens(paragraphs), strict=True):
         if size <= window:
@@ -44,8 +47,7 @@ def chunk_paragraphs(paragraphs: Sequence[str], engine: Seq2SeqEngine) -> list[s
             continue
         for sentence in split_sentences(paragraph, "en"):
             units.extend(split_to_fit(sentence, engine.count_tokens, window))
-    sizes = [n - overhead for n in engine.count_tokens(units)]
-    return pack(units, sizes, window, overhead)
+    return pack(units, engine.count_tokens, window)
 
 
 def extract_key_points(summary: str, limit: int) -> list[str]:

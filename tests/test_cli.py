@@ -86,7 +86,7 @@ def test_bad_file_fails_but_others_run(
     empty.write_text("   \n")
     assert main(["translate", str(empty), str(tmp_path / "missing.txt"), str(articles[0])]) == 1
     captured = capsys.readouterr()
-    assert "empty.txt: The article text is empty" in captured.err
+    assert "empty.txt: empty_text: The article text is empty" in captured.err
     assert "missing.txt" in captured.err
     assert "== " + str(articles[0]) in captured.out
 
@@ -150,3 +150,53 @@ def test_serve_exits_fast_when_the_hub_is_unreachable(tmp_path: Path) -> None:
     assert "cannot be reached" in errors[0]
     assert "fetch_models.py" in errors[0]
     assert "Traceback" not in output
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_any_failure_is_one_line_per_file_and_the_others_run(
+    articles: list[Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whatever goes wrong with a file (a bug included), the CLI names the file with the error
+    envelope's code and message, prints no traceback, runs every other file, and exits 1."""
+    from service.pipeline import Pipeline
+
+    real = Pipeline.summarize
+
+    def summarize(self: Pipeline, article: object, **kwargs: object) -> object:
+        if "BOUM" in str(getattr(article, "text", "")):
+            raise ValueError("input of 257 tokens exceeds the 256-token window\nsecond line")
+        return real(self, article, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "summarize", summarize)
+    boom = tmp_path / "boom.txt"
+    boom.write_text("BOUM. Le texte fait échouer le modèle.\n", encoding="utf-8")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Le café est fermé.".encode("latin-1"))
+    files = [boom, articles[0], latin1, tmp_path / "missing.txt", articles[1]]
+    assert main(["summarize", "--json", *map(str, files)]) == 1
+    captured = capsys.readouterr()
+    done = [json.loads(line)["file"] for line in captured.out.splitlines()]
+    assert done == [str(articles[0]), str(articles[1])]
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {boom}: internal_error: The article failed unexpectedly (ValueError: input of "
+        "257 tokens exceeds the 256-token window second line).",
+        f"error: {latin1}: invalid_unicode: The file is not valid UTF-8 (byte 0xE9 at offset 6): "
+        "send it encoded in UTF-8.",
+        f"error: {tmp_path / 'missing.txt'}: unreadable_file: No such file or directory",
+    ]
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.usefixtures("tiny_env")
+def test_stdin_that_is_not_utf8_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"Bonjour \xff le monde."), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert main(["translate", "-"]) == 1
+    err = capsys.readouterr().err
+    assert "error: -: invalid_unicode: stdin is not valid UTF-8 (byte 0xFF at offset 8)" in err

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
+from starlette.requests import ClientDisconnect
 
 from service import __version__
 from service.api.auth import require_api_key
@@ -27,12 +28,14 @@ from service.api.state import ServiceState
 from service.api.verify import router as verify_router
 from service.articles import ResultCache
 from service.config import Settings
+from service.errors import InvalidUnicodeError
 from service.jobs.system import JobSystem
 from service.metrics import Metrics
 from service.pipeline import Pipeline, PipelineFactory
+from service.text.unicode import check_json_body
 from service.usage import open_usage
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 DESCRIPTION = """
 Turns a French news article into an English translation, paragraph for paragraph, and 3–6 key
@@ -98,16 +101,34 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # fullmatch: with match, `$` would let a trailing newline through into the header.
+        request.state.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         length = request.headers.get("content-length")
+        too_large = (
+            f"The request body is over {max_body} bytes; articles are limited to "
+            f"{settings.max_chars} characters (DEPECHE_MAX_CHARS)."
+        )
         if length is not None and length.isdigit() and int(length) > max_body:
-            return error_response(
-                request,
-                413,
-                "payload_too_large",
-                f"The request body has {length} bytes; articles are limited to "
-                f"{settings.max_chars} characters (DEPECHE_MAX_CHARS).",
-            )
+            return error_response(request, 413, "payload_too_large", too_large)
+        if length is not None or "transfer-encoding" in request.headers:
+            # Read the body here, bounded even when it comes chunked with no Content-Length,
+            # and apply the Unicode rule to every field of every endpoint in this one place.
+            body = bytearray()
+            try:
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > max_body:
+                        return error_response(request, 413, "payload_too_large", too_large)
+            except ClientDisconnect:  # nobody reads this answer; it only keeps the log clean
+                return error_response(
+                    request, 422, "malformed_json", "The request body ended early."
+                )
+            # BaseHTTPMiddleware hands a body cached on the request to the route unchanged.
+            request._body = bytes(body)
+            try:
+                check_json_body(request._body)
+            except InvalidUnicodeError as exc:
+                return error_response(request, exc.status, exc.code, exc.message)
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         return response

@@ -176,7 +176,9 @@ def submit_job(
     idempotency_key: Annotated[
         str | None,
         Header(
+            min_length=1,
             max_length=255,
+            pattern=r"^[\x20-\x7e]+$",  # printable ASCII: no control character, CR or LF
             description="Send the same key again (say, the CMS story id and revision) to get "
             "the same job instead of a second one.",
         ),
@@ -204,6 +206,7 @@ def submit_job(
     responses={
         200: _job_examples("queued", "running", "done", "failed", "cancelled"),
         404: _error("No job with this id."),
+        503: _error("The job store is unavailable."),
     },
 )
 def get_job(job_id: str, jobs: JobsDep) -> JobDocument:
@@ -218,6 +221,7 @@ def get_job(job_id: str, jobs: JobsDep) -> JobDocument:
         200: example(_JOB_EXAMPLES["cancelled"], "The job, cancelled."),
         404: _error("No job with this id."),
         409: _error("The job is running or finished already."),
+        503: _error("The job store is unavailable."),
     },
 )
 def cancel_job(job_id: str, jobs: JobsDep) -> JobDocument:

@@ -35,6 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Empty text, both or neither of text and html, malformed JSON, wrong "
         "type, unknown field, a language other than French or English.",
     },
+    429: {"model": ErrorEnvelope, "description": "A model's queue is full; see Retry-After."},
     503: {"model": ErrorEnvelope, "description": "Models not loaded (yet); see Retry-After."},
 }
 

@@ -12,23 +12,43 @@ CountTokens = Callable[[Sequence[str]], list[int]]
 _CLAUSE = re.compile(r"(?<=[;:,])\s+|\s+(?=[–—-]\s)")
 
 
-def pack(pieces: Sequence[str], sizes: Sequence[int], limit: int, overhead: int) -> list[str]:
-    """Greedily join consecutive pieces with spaces while their total stays within `limit`.
+def pack(pieces: Sequence[str], count: CountTokens, limit: int) -> list[str]:
+    """Join consecutive pieces with single spaces into chunks of at most `limit` tokens each.
 
-    `sizes` are the pieces' token counts without the model's special tokens (`overhead`).
-    A piece that alone exceeds the limit is returned on its own; callers cut it further.
+    A chunk is measured as it will be encoded: `count` of its joined text. The pieces' own
+    sizes only propose where a chunk ends. They miss what the join adds: a byte-level BPE
+    encodes a word after a space as a different token than the same word at the start of a
+    text, and a SentencePiece model may merge across the join. A proposal over the limit is
+    therefore measured again, shorter, until its text fits. A piece that alone exceeds the
+    limit is returned on its own; callers cut it further.
     """
+    if not pieces:
+        return []
+    overhead = count([""])[0]
+    sizes = [n - overhead for n in count(pieces)]
+
+    def fits(start: int, end: int) -> bool:
+        return count([" ".join(pieces[start:end])])[0] <= limit
+
     chunks: list[str] = []
-    current: list[str] = []
-    used = overhead
-    for piece, size in zip(pieces, sizes, strict=True):
-        if current and used + size > limit:
-            chunks.append(" ".join(current))
-            current, used = [], overhead
-        current.append(piece)
-        used += size
-    if current:
-        chunks.append(" ".join(current))
+    start = 0
+    while start < len(pieces):
+        end, used = start + 1, overhead + sizes[start]
+        while end < len(pieces) and used + sizes[end] <= limit:
+            used += sizes[end]
+            end += 1
+        if end - start > 1 and not fits(start, end):
+            # Longest prefix that fits: one piece always does (or is left for the caller).
+            low, high = start + 1, end - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                if fits(start, middle):
+                    low = middle
+                else:
+                    high = middle - 1
+            end = low
+        chunks.append(" ".join(pieces[start:end]))
+        start = end
     return chunks
 
 
@@ -50,13 +70,11 @@ def split_to_fit(text: str, count: CountTokens, limit: int) -> list[str]:
     """
     if count([text])[0] <= limit:
         return [text]
-    overhead = count([""])[0]
     for splitter in (_CLAUSE.split, str.split):
         parts = [p for p in splitter(text) if p]
         if len(parts) < 2:
             continue
-        sizes = [n - overhead for n in count(parts)]
-        chunks = pack(parts, sizes, limit, overhead)
+        chunks = pack(parts, count, limit)
         if len(chunks) > 1:
             return [piece for chunk in chunks for piece in split_to_fit(chunk, count, limit)]
     return _cut_characters(text, count, limit)

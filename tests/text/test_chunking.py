@@ -1,13 +1,23 @@
-"""Cutting to a window: every piece fits, nothing is lost, the widest boundary is used."""
+"""Cutting to a window: every piece fits, nothing is lost, the widest boundary is used; exact on
+the real tiny tokenizers, whatever joining pieces adds."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
-from hypothesis import given
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.engines.base import count_tokens_locked
+from service.summarize import chunk_paragraphs
 from service.text.chunking import pack, split_to_fit
+from tests.conftest import DATA
 
 
 def count_words(texts: Sequence[str]) -> list[int]:
@@ -35,7 +45,18 @@ def test_falls_back_to_words() -> None:
 
 
 def test_pack_respects_limit() -> None:
-    assert pack(["a", "b", "c"], [2, 2, 2], limit=5, overhead=1) == ["a b", "c"]
+    assert pack(["a", "b", "c"], count_words, limit=3) == ["a b", "c"]
+
+
+def test_pack_measures_the_joined_text() -> None:
+    """A join that costs a token of its own (here every space does) is counted: the pieces'
+    sizes add up to the limit, their joined text does not fit it."""
+
+    def count_spaces_too(texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) + t.count(" ") + 1 for t in texts]
+
+    assert pack(["a", "b", "c", "d"], count_spaces_too, limit=5) == ["a b", "c d"]
+    assert pack(["a", "b", "c", "d"], count_spaces_too, limit=3) == ["a", "b", "c", "d"]
 
 
 @given(
@@ -47,3 +68,94 @@ def test_lossless_and_within_limit(words: list[str], limit: int) -> None:
     pieces = split_to_fit(text, count_words, limit)
     assert " ".join(pieces).split() == text.split()
     assert all(count_words([p])[0] <= limit or len(p.split()) == 1 for p in pieces)
+
+
+# --- the real tiny tokenizers ---------------------------------------------------------------
+
+
+@dataclass
+class Windowed:
+    """A tokenizer with a window of our choosing: what `chunk_paragraphs` needs of an engine."""
+
+    tokenizer: Any
+    max_input_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        import threading
+
+        return count_tokens_locked(self.tokenizer, threading.Lock(), texts)
+
+
+@pytest.fixture(scope="module")
+def tokenizers(test_models: Path) -> dict[str, Any]:
+    """The tiny models' own tokenizers: Marian's SentencePiece and BART's byte-level BPE."""
+    from transformers import AutoTokenizer
+
+    return {
+        task: AutoTokenizer.from_pretrained(str(test_models / task), local_files_only=True)
+        for task in ("translation", "summary")
+    }
+
+
+def _words() -> list[str]:
+    text = (DATA / "flores_devtest_400.en").read_text(encoding="utf-8")
+    text += (DATA / "flores_devtest_400.fr").read_text(encoding="utf-8")
+    return sorted(set(text.split()))
+
+
+_WORD = st.one_of(
+    st.sampled_from(_words()),
+    st.sampled_from(["1,5 %", "2 345", "«", "»", "—", "M.", "l’État", "🇫🇷", "😀", "ﬁ", "Å"]),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Zs", "Cc")), max_size=14),
+)
+_PARAGRAPHS = st.lists(
+    st.lists(_WORD, min_size=1, max_size=120).map(" ".join).filter(str.strip),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _letters(texts: Sequence[str]) -> str:
+    return re.sub(r"\s+", "", "".join(texts))
+
+
+def test_a_join_that_grows_is_split(tokenizers: dict[str, Any]) -> None:
+    """The OrangeSum failure, reduced: two English sentences whose joined text is longer, in
+    BART tokens, than their sizes add up to. A window of that sum used to get them as one
+    chunk a token too long; now they come as two."""
+    engine = Windowed(tokenizers["summary"], 10_000)
+    lines = (DATA / "flores_devtest_400.en").read_text(encoding="utf-8").splitlines()[:200]
+    overhead = engine.count_tokens([""])[0]
+    sizes = engine.count_tokens(lines)
+    joined = engine.count_tokens([f"{a} {b}" for a, b in pairwise(lines)])
+    grows = [i for i, n in enumerate(joined) if n > sizes[i] + sizes[i + 1] - overhead]
+    assert grows, "the tiny BART tokenizer always has such pairs in FLORES"
+    a, b = lines[grows[0]], lines[grows[0] + 1]
+    window = sizes[grows[0]] + sizes[grows[0] + 1] - overhead
+    engine.max_input_tokens = window
+    assert chunk_paragraphs([a, b], engine) == [a, b]
+
+
+@pytest.mark.parametrize("task", ["summary", "translation"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paragraphs=_PARAGRAPHS, window=st.integers(min_value=16, max_value=320))
+def test_no_chunk_exceeds_the_window_on_real_tokenizers(
+    tokenizers: dict[str, Any], task: str, paragraphs: list[str], window: int
+) -> None:
+    engine = Windowed(tokenizers[task], window)
+    chunks = chunk_paragraphs(paragraphs, engine)
+    assert all(n <= window for n in engine.count_tokens(chunks)), window
+    assert _letters(chunks) == _letters(paragraphs)  # nothing lost, nothing added, in order
+
+
+@pytest.mark.parametrize("task", ["summary", "translation"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paragraphs=_PARAGRAPHS, window=st.integers(min_value=16, max_value=200))
+def test_split_to_fit_is_exact_on_real_tokenizers(
+    tokenizers: dict[str, Any], task: str, paragraphs: list[str], window: int
+) -> None:
+    engine = Windowed(tokenizers[task], window)
+    text = " ".join(paragraphs)
+    pieces = split_to_fit(text, engine.count_tokens, window)
+    assert all(n <= window for n in engine.count_tokens(pieces))
+    assert _letters(pieces) == _letters([text])
