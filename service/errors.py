@@ -131,6 +131,7 @@ class InferenceFailedError(DepecheError):
 
 class SourceCountMismatchError(DepecheError):
     code = "source_count_mismatch"
+    status = 422
 
 
 class InvalidUnicodeError(DepecheError):
