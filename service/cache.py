@@ -140,7 +140,7 @@ class ParagraphCache:
         return _digest(
             {
                 "sentences": list(sentences),
-                "model": [model.id, model.revision, model.engine],
+                "model": [model.id, model.revision, model.label],
                 "settings": [settings.num_beams, settings.max_length, settings.min_length],
             }
         )

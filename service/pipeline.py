@@ -7,7 +7,6 @@ the process never loads it.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -107,9 +106,6 @@ class _TranslatedArticle:
     checks: list[TranslationCheck] = field(default_factory=list)  # numbers, sentence by sentence
 
 
-_ENGINE_PRECISION = re.compile(r"\(([^()]+)\)$")
-
-
 def protected_article(article: ArticleInput, sentences: Sequence[str]) -> list[ProtectedSentence]:
     """Every sentence with its glossary terms, do_not_translate terms, URLs, e-mail addresses,
     @handles and #hashtags replaced by placeholders (see `service.glossary.protect`)."""
@@ -124,12 +120,11 @@ def _like(parts: Sequence[Sequence[str]], texts: Sequence[str]) -> list[list[str
 
 
 def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> DeviceChoice:
-    """The device with the precision its models really run in, read off their engine labels
-    (`ctranslate2 (int8)`): one precision, or each model's when they differ. A CTranslate2 int8
-    service must not say `cpu (float32)` because float32 is the device's default."""
-    found = [
-        (m.task, match.group(1)) for m in models if (match := _ENGINE_PRECISION.search(m.engine))
-    ]
+    """The device with the precision its models really run in (`ModelInfo.precision`): one
+    precision, or each model's when they differ. A CTranslate2 int8 service must not say
+    `cpu (float32)` because float32 is the device's default. Models that do not say their
+    precision (test doubles) are left out."""
+    found = [(m.task, m.precision) for m in models if m.precision is not None]
     precisions = {precision for _, precision in found}
     if not found:
         return device
@@ -260,7 +255,7 @@ class Pipeline:
                 task=e.info.task,
                 id=e.info.id,
                 revision=e.info.revision,
-                engine=e.info.engine,
+                engine=e.info.label,
                 threads=ThreadsUsed(inter=e.info.threads.inter, intra=e.info.threads.intra)
                 if e.info.threads is not None
                 else None,

@@ -22,7 +22,7 @@ class RecordingEngine:
         transform: Callable[[str], str] = lambda text: f"<{text}>",
         task: Task = "translation",
     ) -> None:
-        self.info = ModelInfo(task, "fake/recording", "local", "fake")
+        self.info = ModelInfo(task, "fake/recording", "local", "transformers")
         self.window = window
         self.transform = transform
         self.batches: list[list[str]] = []

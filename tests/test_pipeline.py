@@ -235,17 +235,17 @@ def test_text_and_html_together_are_refused(pipeline: Pipeline) -> None:
 
 
 def test_the_device_label_says_the_precision_the_models_run_in() -> None:
-    from service.device import DeviceChoice
-    from service.engines.base import ModelInfo
+    from service.device import DeviceChoice, EngineName, ResolvedPrecision
+    from service.engines.base import ModelInfo, Task
     from service.pipeline import running_precision
 
     cpu = DeviceChoice("cpu", "float32")
 
-    def info(task: str, engine: str) -> ModelInfo:
-        return ModelInfo(task, "id", "rev", engine)  # type: ignore[arg-type]
+    def info(task: Task, engine: EngineName, precision: ResolvedPrecision | None) -> ModelInfo:
+        return ModelInfo(task, "id", "rev", engine, precision)
 
-    both_int8 = [info("translation", "ctranslate2 (int8)"), info("summary", "ctranslate2 (int8)")]
+    both_int8 = [info("translation", "ctranslate2", "int8"), info("summary", "ctranslate2", "int8")]
     assert running_precision(cpu, both_int8).label == "cpu (int8)"
-    mixed = [info("translation", "ctranslate2 (int8)"), info("summary", "transformers (float32)")]
+    mixed = [info("translation", "ctranslate2", "int8"), info("summary", "transformers", "float32")]
     assert running_precision(cpu, mixed).label == "cpu (translation int8, summary float32)"
-    assert running_precision(cpu, [info("translation", "fake")]) == cpu
+    assert running_precision(cpu, [info("translation", "transformers", None)]) == cpu

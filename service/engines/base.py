@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from service.device import ThreadLayout
+from service.device import EngineName, ResolvedPrecision, ThreadLayout
 
 Task = Literal["translation", "summary"]
 
@@ -19,9 +19,19 @@ class ModelInfo:
     task: Task
     id: str
     revision: str
-    engine: str
+    engine: EngineName
+    precision: ResolvedPrecision | None = None
+    """The precision the weights run in; None when unknown (test doubles)."""
     threads: ThreadLayout | None = None
     """How the engine uses the CPU; None when unknown (test doubles)."""
+
+    @property
+    def label(self) -> str:
+        """The public engine label, `ctranslate2 (int8)`: `meta.models[].engine`, cache keys,
+        metrics. Just the engine's name when the precision is unknown."""
+        if self.precision is None:
+            return self.engine
+        return f"{self.engine} ({self.precision})"
 
 
 @dataclass(frozen=True)

@@ -230,10 +230,6 @@ def _probe_hub(source: ModelSource, timeout_s: float) -> None:
         )
 
 
-def _engine_label(engine: EngineName, precision: ResolvedPrecision) -> str:
-    return f"{engine} ({precision})"
-
-
 def _load_pretrained(
     source: ModelSource,
     device: DeviceChoice,
@@ -260,7 +256,8 @@ def _load_pretrained(
         source.task,
         source.hub_id or source.location,
         source.revision,
-        _engine_label("transformers", precision),
+        "transformers",
+        precision,
         threads,
     )
     # The device check runs in the dtype of the weights (float32 around int8 kernels).
@@ -305,7 +302,8 @@ def _load_ct2(
         source.task,
         source.hub_id or source.location,
         source.revision,
-        _engine_label("ctranslate2", precision),
+        "ctranslate2",
+        precision,
         threads,
     )
     return CT2Seq2SeqEngine.load(

@@ -269,7 +269,7 @@ def test_a_hub_id_is_converted_after_its_download(
     )
     engine = load_engine(source, prepared.device, offline=True, hub_timeout_s=1)
     assert (engine.info.id, engine.info.revision) == ("depeche-test/tiny-marian", commit)
-    assert engine.info.engine == "ctranslate2 (int8)"
+    assert engine.info.label == "ctranslate2 (int8)"
     french = [fr for fr, _ in memorized_pairs]
     assert engine.generate(french, GenerationSettings()).texts == [en for _, en in memorized_pairs]
 

@@ -111,7 +111,7 @@ def test_marian_greedy_float32_agrees_with_transformers(
 ) -> None:
     hf = pipeline.translator
     ct2 = load("translation", ct2_models / "translation", precision="float32")
-    assert (hf.info.engine, ct2.info.engine) == ("transformers (float32)", "ctranslate2 (float32)")
+    assert (hf.info.label, ct2.info.label) == ("transformers (float32)", "ctranslate2 (float32)")
     texts = [fr for fr, _ in memorized_pairs] + unseen_french
     expected = hf.generate(texts, GREEDY)
     got = ct2.generate(texts, GREEDY)
@@ -177,7 +177,7 @@ def test_int8_reproduces_the_memorized_pairs(
     ct2_models: Path, memorized_pairs: list[tuple[str, str]]
 ) -> None:
     engine = load("translation", ct2_models / "translation")  # auto on CPU: int8
-    assert engine.info.engine == "ctranslate2 (int8)"
+    assert engine.info.label == "ctranslate2 (int8)"
     french = [fr for fr, _ in memorized_pairs]
     english = [en for _, en in memorized_pairs]
     assert engine.generate(french, MODEL_DEFAULTS).texts == english
@@ -220,7 +220,7 @@ def test_cli_output_reports_its_source_and_translates_exactly(
         hub_timeout_s=1,
     )
     assert (engine.info.id, engine.info.revision) == ("Helsinki-NLP/opus-mt-fr-en", "abc123")
-    assert engine.info.engine == "ctranslate2 (int8)"
+    assert engine.info.label == "ctranslate2 (int8)"
     texts = engine.generate([fr for fr, _ in memorized_pairs], MODEL_DEFAULTS).texts
     assert texts == [en for _, en in memorized_pairs]
 

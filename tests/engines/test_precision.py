@@ -97,7 +97,7 @@ def test_transformers_cpu_precisions_keep_the_memorized_pairs(
         engine="auto",
         precision=precision,
     )
-    assert engine.info.engine == f"transformers ({precision})"
+    assert engine.info.label == f"transformers ({precision})"
     model = engine.model  # type: ignore[attr-defined]
     if dtype is not None:
         assert model.dtype == dtype

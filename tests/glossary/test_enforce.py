@@ -227,5 +227,5 @@ def ct2_pipeline(pipeline: Pipeline, ct2_translator: Seq2SeqEngine) -> Iterator[
 
 
 def test_tiny_marian_on_ctranslate2_applies_them_too(ct2_pipeline: Pipeline) -> None:
-    assert ct2_pipeline.translator.info.engine == "ctranslate2 (int8)"
+    assert ct2_pipeline.translator.info.label == "ctranslate2 (int8)"
     check_tiny(ct2_pipeline)
