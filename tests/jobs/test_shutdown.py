@@ -130,8 +130,10 @@ def test_sigterm_puts_the_running_job_back_and_a_restart_finishes_it_once(
 def test_sigterm_lets_a_summarize_request_and_a_job_in_flight_finish(
     settings: Settings, memorized_pairs: list[tuple[str, str]], tmp_path: Path
 ) -> None:
-    job_text, job_expected, _ = long_article(memorized_pairs, min_words=1500, seed=11)
-    text, expected, sentences = long_article(memorized_pairs, min_words=1500, seed=3)
+    # Long enough that neither can finish before the signal on a fast, idle machine (1,500
+    # words each took 4 s there, and the job was done before the SIGTERM was sent).
+    job_text, job_expected, _ = long_article(memorized_pairs, min_words=6000, seed=11)
+    text, expected, sentences = long_article(memorized_pairs, min_words=5000, seed=3)
     servers = Servers(settings, tmp_path)
     try:
         # A grace long enough for both on a slow machine; the server leaves as soon as they end.
