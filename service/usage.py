@@ -5,7 +5,6 @@ whose store cannot be opened counts in memory and says so in the report."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from service.config import Settings
+from service.sqlite import connect
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,8 @@ class SqliteUsage:
     """Counts in the `usage` table of the SQLite file at `path` (the jobs database)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=10, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("pragma journal_mode=wal")
+        self._db = connect(path)
         self._db.executescript(
             "create table if not exists usage (key_id text primary key,"
             " articles integer not null, characters integer not null);"

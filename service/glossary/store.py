@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 from service.config import Settings
 from service.errors import GlossariesUnavailableError, TooManyGlossariesError
 from service.glossary.terms import MAX_GLOSSARIES, Entries
+from service.sqlite import connect
 
 T = TypeVar("T")
 
@@ -90,13 +91,9 @@ class SqliteGlossaryStore:
     """The `glossaries` table of the SQLite file at `path` (the jobs database)."""
 
     def __init__(self, path: Path, limit: int = MAX_GLOSSARIES) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.limit = limit
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=10, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("pragma journal_mode=wal")
+        self._db = connect(path)
         self._db.execute(
             "create table if not exists glossaries (id text primary key, name text not null,"
             " created_at real not null, entry_count integer not null,"

@@ -19,6 +19,7 @@ from typing import Any
 
 from service.jobs.models import WebhookAttempt
 from service.jobs.store import JobRecord, Lease
+from service.sqlite import connect
 
 _SCHEMA = """
 create table if not exists jobs (
@@ -60,14 +61,10 @@ class SqliteJobStore:
     """The job table in `path` (created with its folder if needed), safe across threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(path), timeout=10, isolation_level=None, check_same_thread=False
-        )
+        self._db = connect(path)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("pragma journal_mode=wal")
         self._db.execute("pragma synchronous=normal")
         self._db.executescript(_SCHEMA)
 
