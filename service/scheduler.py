@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (units done, units in all) as work advances."""
+OutputSink = Callable[[int, str], None]
+"""Called with (index of the text, its output) as each output lands, from a worker thread:
+what streaming builds on (a paragraph is sent once all its sentences are in)."""
 BatchObserver = Callable[[str, int], None]
 """Called with (model task, texts in the batch) before each model call (metrics)."""
 
@@ -49,6 +52,7 @@ class _Request:
     sizes: list[int]
     settings: GenerationSettings
     progress: Progress | None
+    on_output: OutputSink | None = None
     outputs: list[str | None] = field(init=False)
     output_tokens: float = 0.0
     remaining: int = field(init=False)
@@ -126,11 +130,15 @@ class BatchScheduler:
         texts: Sequence[str],
         settings: GenerationSettings,
         progress: Progress | None = None,
+        on_output: OutputSink | None = None,
     ) -> Generated:
-        """Generate one output per text, in order; blocks until all are done."""
+        """Generate one output per text, in order; blocks until all are done. `on_output`
+        hears each output as it lands (any order), before `run` returns."""
         if not texts:
             return Generated([], 0, 0)
-        request = _Request(list(texts), self.engine.count_tokens(texts), settings, progress)
+        request = _Request(
+            list(texts), self.engine.count_tokens(texts), settings, progress, on_output
+        )
         with self._cond:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
@@ -253,6 +261,11 @@ class BatchScheduler:
             request.remaining -= 1
             left = request.remaining
             failed = request.error is not None
+        if request.on_output is not None and text is not None and not failed:
+            try:
+                request.on_output(item.index, text)
+            except Exception:  # a caller's sink must not end this worker thread
+                log.exception("an output callback failed; the request goes on")
         if request.progress is not None and not failed:
             try:
                 request.progress(len(request.texts) - left, len(request.texts))

@@ -195,6 +195,31 @@ def test_a_raising_progress_callback_does_not_stop_the_worker() -> None:
     scheduler.close()
 
 
+def test_each_output_is_heard_as_it_lands_before_run_returns() -> None:
+    scheduler = BatchScheduler(
+        RecordingEngine(window=64), batch_tokens=3, wait_ms=0, max_queued=100
+    )
+    heard: list[tuple[int, str]] = []
+    texts = ["un", "deux deux", "trois trois trois", "quatre"]
+    result = scheduler.run(texts, DEFAULTS, on_output=lambda i, text: heard.append((i, text)))
+    scheduler.close()
+    assert sorted(heard) == [(i, f"<{t}>") for i, t in enumerate(texts)]
+    assert result.texts == [f"<{t}>" for t in texts]
+
+
+def test_a_raising_output_callback_does_not_stop_the_worker() -> None:
+    scheduler = BatchScheduler(
+        RecordingEngine(window=64), batch_tokens=100, wait_ms=0, max_queued=100
+    )
+
+    def broken(index: int, text: str) -> None:
+        raise OSError("the client went away")
+
+    assert scheduler.run(["a", "b"], DEFAULTS, on_output=broken).texts == ["<a>", "<b>"]
+    assert all(thread.is_alive() for thread in scheduler._threads)
+    scheduler.close()
+
+
 def test_different_settings_never_share_a_batch() -> None:
     engine = RecordingEngine(window=64)
     scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=30, max_queued=100)
