@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Download the models pinned in models/manifest.json into the local models folder.
 
-Each entry of the manifest (``translation``, ``summary``) names a Hugging Face Hub repo
+Each model of the manifest (``translation``, ``summary`` of a preset) names a Hugging Face Hub repo
 (``id``), a commit (``revision``) and a folder (``local_dir``). This script downloads only
 what inference needs (config, generation config, tokenizer files, and the weights as
 safetensors, or ``pytorch_model.bin`` when the repo has no safetensors) into
@@ -11,8 +11,11 @@ safetensors, or ``pytorch_model.bin`` when the repo has no safetensors) into
 Usage::
 
     python scripts/fetch_models.py [--models-dir DIR] [--only translation|summary]
+                                   [--preset fast|balanced|quality]
 
-The models folder defaults to ``$DEPECHE_MODELS_DIR``, else ``models/`` at the repo root.
+``--preset`` picks the pair (default: ``$DEPECHE_PRESET``, else ``balanced``, the manifest's
+top-level ``translation`` and ``summary`` entries). The models folder defaults to
+``$DEPECHE_MODELS_DIR``, else ``models/`` at the repo root.
 When the hub cannot be reached the script says so in one line and exits with status 2;
 copy the model folders from a machine that has internet, or point ``HF_ENDPOINT`` at a
 mirror. Network timeouts are short by default (``HF_HUB_ETAG_TIMEOUT``,
@@ -43,6 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MANIFEST = REPO_ROOT / "models" / "manifest.json"
 SOURCE_FILE = ".depeche-source.json"
 MODEL_KEYS = ("translation", "summary")
+PRESETS = ("fast", "balanced", "quality")
+DEFAULT_PRESET = "balanced"
 # The first contact with the hub (model_info) must answer within this many seconds.
 PROBE_DEADLINE_S = 25.0
 
@@ -190,19 +195,37 @@ def run_with_deadline(func: Callable[[], T], seconds: float) -> T:
     return box["value"]
 
 
-def load_manifest(path: Path) -> list[ModelSpec]:
-    """Read and check the manifest."""
+def _preset_entries(data: Any, path: Path, preset: str) -> dict[str, Any]:
+    """The manifest entry of each task for `preset` (balanced: the top-level entries).
+    Mirrors `service.presets.preset_entries`; this script runs without the service."""
+    if preset not in PRESETS:
+        raise FetchError(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if not isinstance(data, dict):
+        raise FetchError(f"error: manifest {path} is not a JSON object")
+    if preset == DEFAULT_PRESET:
+        return {key: data.get(key) for key in MODEL_KEYS}
+    chosen = (data.get("presets") or {}).get(preset)
+    models = data.get("models") or {}
+    if not isinstance(chosen, dict) or not isinstance(models, dict):
+        raise FetchError(f"error: manifest {path} does not describe the preset '{preset}'")
+    return {key: models.get(chosen.get(key)) for key in MODEL_KEYS}
+
+
+def load_manifest(path: Path, preset: str = DEFAULT_PRESET) -> list[ModelSpec]:
+    """Read and check the manifest's models for `preset`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FetchError(f"error: manifest not found: {path}") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise FetchError(f"error: cannot read manifest {path}: {exc}") from None
+    entries = _preset_entries(data, path, preset)
     specs: list[ModelSpec] = []
     for key in MODEL_KEYS:
-        entry = data.get(key) if isinstance(data, dict) else None
+        entry = entries[key]
         if not isinstance(entry, dict):
-            raise FetchError(f"error: manifest {path} has no '{key}' entry")
+            where = "" if preset == DEFAULT_PRESET else f" for the preset '{preset}'"
+            raise FetchError(f"error: manifest {path} has no '{key}' entry{where}")
         missing = [f for f in ("id", "revision", "local_dir") if not entry.get(f)]
         if missing:
             raise FetchError(f"error: manifest entry '{key}' lacks {', '.join(missing)}")
@@ -305,6 +328,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", choices=MODEL_KEYS, default=None, help="fetch just this model")
     parser.add_argument(
+        "--preset",
+        default=None,
+        help="the preset whose models to fetch: fast, balanced or quality "
+        "(default: $DEPECHE_PRESET, else balanced)",
+    )
+    parser.add_argument(
         "--manifest",
         type=Path,
         default=DEFAULT_MANIFEST,
@@ -323,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
             raise FetchError("error: HF_HUB_OFFLINE is set; unset it to fetch models")
-        specs = load_manifest(args.manifest)
+        preset = args.preset or os.environ.get("DEPECHE_PRESET") or DEFAULT_PRESET
+        specs = load_manifest(args.manifest, preset.strip().lower())
         if args.only:
             specs = [s for s in specs if s.key == args.only]
         from huggingface_hub import constants

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.presets import DECODING, PresetName
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 Precision = Literal["auto", "float32", "bfloat16", "int8", "float16", "int8_float16"]
@@ -16,6 +18,12 @@ class Settings(BaseSettings):
     """Every setting of the service; each field reads the env var DEPECHE_<FIELD NAME>."""
 
     model_config = SettingsConfigDict(env_prefix="DEPECHE_", extra="ignore")
+
+    preset: PresetName = "balanced"
+    """Models and decoding picked together: `fast` (distilbart-cnn-12-3, 2 beams), `balanced`
+    (opus-mt-fr-en + distilbart-cnn-12-6, 2 beams) or `quality` (opus-mt-tc-big-fr-en +
+    bart-large-cnn, 4 beams); see `service.presets` and the manifest's `presets`. Every
+    setting below that is set explicitly overrides the preset's value."""
 
     translation_model: str | None = None
     """Hub id or local folder of the MarianMT model. Unset: the manifest's model, taken from
@@ -101,16 +109,20 @@ class Settings(BaseSettings):
     translation_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one translation batch (batch size times the longest padded sentence)."""
 
-    summary_num_beams: int | None = Field(default=2, ge=0, le=16)
-    """Beam size for summaries. 2 by default: for distilbart-cnn-12-6 its author found ROUGE
-    unchanged at 2 beams versus the published 4, at a fraction of the cost. Set 4 for the
-    model's published configuration, 0 for whatever the model's own config says."""
+    summary_num_beams: int | None = Field(default=None, ge=0, le=16)
+    """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
+    its author found ROUGE unchanged at 2 beams versus the published 4, at a fraction of the
+    cost (4 for quality, bart-large-cnn's published configuration). Set 4 for the model's
+    published configuration, 0 for whatever the model's own config says."""
 
     summary_max_length: int | None = Field(default=None, ge=8)
-    """Longest summary, in tokens. Unset: the model's own (142 for distilbart-cnn)."""
+    """Longest summary, in tokens. Unset: the preset's (128, room for 6 key points, rather than
+    the models' own 142) for the preset's own summary model; with `summary_model` set, that
+    model's own."""
 
     summary_min_length: int | None = Field(default=None, ge=0)
-    """Shortest summary, in tokens. Unset: the model's own (56 for distilbart-cnn)."""
+    """Shortest summary, in tokens. Unset: the preset's (56, the models' own) for the preset's
+    own summary model; with `summary_model` set, that model's own."""
 
     summary_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one batch of chunks in map-reduce summaries."""
@@ -213,3 +225,21 @@ class Settings(BaseSettings):
     """With `engine` auto: the longest one model's conversion to CTranslate2 may take (waiting
     for another process converting the same model included); past it, the converter is stopped
     and the model runs on transformers, with a warning."""
+
+    @model_validator(mode="after")
+    def _fill_from_preset(self) -> Settings:
+        """Give every decoding setting left unset its preset's value. The summary's length
+        bounds were chosen for the preset's own summarizer, so a model set by
+        DEPECHE_SUMMARY_MODEL keeps its own lengths."""
+        decoding = DECODING[self.preset]
+        given = self.model_fields_set
+        if "summary_num_beams" not in given:
+            self.summary_num_beams = decoding.summary_num_beams
+        if "translation_num_beams" not in given:
+            self.translation_num_beams = decoding.translation_num_beams
+        if self.summary_model is None:
+            if "summary_max_length" not in given:
+                self.summary_max_length = decoding.summary_max_length
+            if "summary_min_length" not in given:
+                self.summary_min_length = decoding.summary_min_length
+        return self

@@ -91,3 +91,67 @@ def test_per_model_thread_settings_win_over_the_shared_ones(
     monkeypatch.setenv("DEPECHE_SUMMARY_INTER_THREADS", "0")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def _clear_decoding_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "PRESET",
+        "SUMMARY_MODEL",
+        "SUMMARY_NUM_BEAMS",
+        "SUMMARY_MAX_LENGTH",
+        "SUMMARY_MIN_LENGTH",
+        "TRANSLATION_NUM_BEAMS",
+    ):
+        monkeypatch.delenv(f"DEPECHE_{name}", raising=False)
+
+
+@pytest.mark.parametrize(("preset", "beams"), [("fast", 2), ("balanced", 2), ("quality", 4)])
+def test_a_preset_picks_the_decoding(
+    monkeypatch: pytest.MonkeyPatch, preset: str, beams: int
+) -> None:
+    _clear_decoding_env(monkeypatch)
+    monkeypatch.setenv("DEPECHE_PRESET", preset)
+    settings = Settings()
+    assert settings.preset == preset
+    assert settings.summary_num_beams == beams
+    # Room for 6 key points rather than the models' 142 tokens; their own minimum of 56.
+    assert (settings.summary_min_length, settings.summary_max_length) == (56, 128)
+    assert settings.translation_num_beams is None, "opus-mt's BLEU is published at its own 4"
+
+
+def test_the_default_preset_is_balanced(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_decoding_env(monkeypatch)
+    settings = Settings()
+    assert settings.preset == "balanced"
+    assert settings.summary_num_beams == 2
+
+
+def test_an_explicit_setting_overrides_the_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_decoding_env(monkeypatch)
+    monkeypatch.setenv("DEPECHE_PRESET", "quality")
+    monkeypatch.setenv("DEPECHE_SUMMARY_NUM_BEAMS", "3")
+    monkeypatch.setenv("DEPECHE_SUMMARY_MAX_LENGTH", "100")
+    settings = Settings(translation_num_beams=2)
+    assert settings.summary_num_beams == 3
+    assert settings.summary_max_length == 100
+    assert settings.summary_min_length == 56, "what is not set still comes from the preset"
+    assert settings.translation_num_beams == 2
+    assert Settings(summary_num_beams=0).summary_num_beams == 0, "0 still means the model's"
+
+
+def test_a_summary_model_of_ones_own_keeps_its_own_lengths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The preset's length bounds were chosen for its own summarizer."""
+    _clear_decoding_env(monkeypatch)
+    settings = Settings(summary_model="/srv/models/my-bart")
+    assert (settings.summary_min_length, settings.summary_max_length) == (None, None)
+    assert settings.summary_num_beams == 2
+    assert Settings(summary_model="x", summary_max_length=90).summary_max_length == 90
+
+
+def test_an_unknown_preset_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_decoding_env(monkeypatch)
+    monkeypatch.setenv("DEPECHE_PRESET", "turbo")
+    with pytest.raises(ValidationError, match="'fast', 'balanced' or 'quality'"):
+        Settings()

@@ -134,6 +134,7 @@ HEALTH = {
     "ready": True,
     "device": "cpu (int8)",
     "requested_device": "auto",
+    "preset": "balanced",
     "load_error": None,
     "load_warnings": [],
 }

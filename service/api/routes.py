@@ -70,6 +70,8 @@ def health(state: StateDep) -> dict[str, Any]:
         "ready": pipeline is not None,
         "device": pipeline.device.label if pipeline else None,
         "requested_device": state.settings.device,
+        # DEPECHE_PRESET: which pair of models and decoding this service was started with.
+        "preset": state.settings.preset,
         "load_error": state.load_error,
         # A model that DEPECHE_ENGINE=auto could not convert, and so runs on transformers.
         "load_warnings": list(pipeline.load_warnings) if pipeline else [],

@@ -25,7 +25,7 @@ import redis
 from redis.commands.core import Script
 
 from service.jobs.models import JobStatus, WebhookAttempt
-from service.jobs.store import JobRecord, Lease, StoreUnavailableError
+from service.jobs.store import JobRecord, Lease, Owner, StoreUnavailableError
 
 T = TypeVar("T")
 
@@ -295,6 +295,7 @@ class RedisJobStore:
     @staticmethod
     def _record(job_id: str, row: dict[str, str], attempts: list[str]) -> JobRecord:
         values: dict[str, Any] = {name: row.get(name) for name in _TEXT_FIELDS}
+        values["owner"] = Owner.read(values["owner"])
         values.update({name: int(row.get(name) or 0) for name in _INT_FIELDS})
         for name in _FLOAT_FIELDS:
             values[name] = float(row[name]) if name in row else None
@@ -330,8 +331,8 @@ class RedisJobStore:
 
     # -- a worker's run --------------------------------------------------------------------
 
-    def claim(self, job_id: str, owner: str) -> int | None:
-        runs = self._run(self._claim, job_id, owner, _now())
+    def claim(self, job_id: str, owner: Owner) -> int | None:
+        runs = self._run(self._claim, job_id, str(owner), _now())
         return None if runs is None else int(runs)
 
     def progress(self, job_id: str, run: int, stage: str, done: int, total: int) -> bool:
@@ -385,19 +386,25 @@ class RedisJobStore:
         ):
             if status is None:  # purged between the two reads
                 continue
-            what = "run" if status == "running" else "webhook"
             leases.append(
-                (job_id, what, int(runs), owner, None if heartbeat is None else float(heartbeat))
+                Lease(
+                    job_id,
+                    "run" if status == "running" else "webhook",
+                    int(runs),
+                    Owner.read(owner),
+                    None if heartbeat is None else float(heartbeat),
+                )
             )
         return leases
 
     # -- webhooks --------------------------------------------------------------------------
 
-    def take_webhook(
-        self, job_id: str, owner: str, seen_owner: str | None, seen_heartbeat: float | None
-    ) -> bool:
-        seen = "" if seen_heartbeat is None else _num(seen_heartbeat)
-        return bool(self._run(self._take_webhook, job_id, owner, _now(), seen_owner or "", seen))
+    def take_webhook(self, job_id: str, owner: Owner, seen: Lease) -> bool:
+        seen_owner = "" if seen.owner is None else str(seen.owner)
+        heartbeat = "" if seen.heartbeat is None else _num(seen.heartbeat)
+        return bool(
+            self._run(self._take_webhook, job_id, str(owner), _now(), seen_owner, heartbeat)
+        )
 
     def record_attempt(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 from service.articles import ResultCache, SummaryRequest, summarize_article
 from service.errors import DepecheError, OverloadedError
 from service.jobs.models import JobError, JobErrorBody
-from service.jobs.store import JobStore
+from service.jobs.store import JobStore, Owner
 from service.pipeline import Pipeline
 from service.results import SummarizeResult
 from service.scheduler import Progress
@@ -65,7 +65,7 @@ class JobRunner:
         self,
         store: JobStore,
         pipeline: Callable[[], Pipeline | None],
-        owner: str,
+        owner: Owner,
         on_finished: Callable[[str], None],
         on_failed: Callable[[str], None] | None = None,
         results: ResultCache | None = None,

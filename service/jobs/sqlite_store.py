@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.jobs.models import WebhookAttempt
-from service.jobs.store import JobRecord, Lease
+from service.jobs.store import JobRecord, Lease, Owner, stored_owner
 from service.sqlite import connect
 
 _SCHEMA = """
@@ -149,7 +149,9 @@ class SqliteJobStore:
                 "select * from webhook_attempts where job_id = ? order by attempt", (job_id,)
             )
         ]
-        return JobRecord(**dict(row), attempts=attempts)
+        values = dict(row)
+        values["owner"] = Owner.read(values["owner"])
+        return JobRecord(**values, attempts=attempts)
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
@@ -178,7 +180,7 @@ class SqliteJobStore:
 
     # -- a worker's run --------------------------------------------------------------------
 
-    def claim(self, job_id: str, owner: str) -> int | None:
+    def claim(self, job_id: str, owner: Owner) -> int | None:
         """Mark a queued job running for `owner`; its run number, or None if not queued."""
         now = time.time()
         with self._lock:
@@ -187,7 +189,7 @@ class SqliteJobStore:
                 " owner = ?, heartbeat_at = ?, started_at = ?, updated_at = ?,"
                 " progress_done = 0, progress_total = 0"
                 " where id = ? and status = 'queued' returning runs",
-                (owner, now, now, now, job_id),
+                (str(owner), now, now, now, job_id),
             ).fetchone()
         return None if row is None else int(row["runs"])
 
@@ -255,27 +257,28 @@ class SqliteJobStore:
         self._update(f"update jobs set heartbeat_at = ? where id in ({marks})", [time.time(), *ids])
 
     def leases(self) -> list[Lease]:
-        """(id, what, run, owner, heartbeat) of every running job ('run') and every finished
-        job whose webhook is still to be delivered ('webhook')."""
+        """Every running job ('run') and every finished job whose webhook is still to be
+        delivered ('webhook')."""
         with self._lock:
             rows = self._db.execute(
                 "select id, case when status = 'running' then 'run' else 'webhook' end as what,"
                 " runs, owner, heartbeat_at from jobs"
                 " where status = 'running' or webhook_state = 'pending'"
             ).fetchall()
-        return [(r["id"], r["what"], r["runs"], r["owner"], r["heartbeat_at"]) for r in rows]
+        return [
+            Lease(r["id"], r["what"], r["runs"], Owner.read(r["owner"]), r["heartbeat_at"])
+            for r in rows
+        ]
 
     # -- webhooks --------------------------------------------------------------------------
 
-    def take_webhook(
-        self, job_id: str, owner: str, seen_owner: str | None, seen_heartbeat: float | None
-    ) -> bool:
-        """Take over a pending delivery whose lease was last seen as (owner, heartbeat)."""
+    def take_webhook(self, job_id: str, owner: Owner, seen: Lease) -> bool:
+        """Take over a pending delivery whose lease is still as `seen` (owner, heartbeat)."""
         return bool(
             self._update(
                 "update jobs set owner = ?, heartbeat_at = ?"
                 " where id = ? and webhook_state = 'pending' and owner is ? and heartbeat_at is ?",
-                (owner, time.time(), job_id, seen_owner, seen_heartbeat),
+                (str(owner), time.time(), job_id, stored_owner(seen.owner), seen.heartbeat),
             )
         )
 

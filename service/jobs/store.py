@@ -10,10 +10,14 @@ lost its job, say after being declared dead, can no longer touch it).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from service.jobs.models import (
     JobDocument,
@@ -24,8 +28,67 @@ from service.jobs.models import (
 )
 from service.results import SummarizeResult
 
-Lease = tuple[str, str, int, str | None, float | None]
-"""(job id, 'run' or 'webhook', run number, owner, last heartbeat) of work someone holds."""
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that holds a job or a delivery: its host, its pid and a token that tells
+    it from an earlier process with the same pid (a container restarted). Stored as the text
+    `host:pid:token`, the form job tables have always held."""
+
+    host: str
+    pid: int
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.token}"
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        """The owner stored as `text`; ValueError unless it is `host:pid:token`."""
+        parts = text.rsplit(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or str(int(parts[1])) != parts[1]:
+            raise ValueError(f"not an owner (host:pid:token): {text!r}")
+        host, pid, token = parts
+        return cls(host, int(pid), token)
+
+    @classmethod
+    def read(cls, text: str | None) -> Owner | None:
+        """The owner a backend read back, None when there is none. Text this service did not
+        write counts as no owner (logged): its work is taken over like an abandoned one."""
+        if text is None:
+            return None
+        try:
+            return cls.parse(text)
+        except ValueError:
+            log.warning("job owner %r is not host:pid:token; treated as no owner", text)
+            return None
+
+    @classmethod
+    def of_this_process(cls) -> Owner:
+        """A new owner for this process (a fresh token each call)."""
+        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:12])
+
+
+def stored_owner(owner: Owner | None) -> str | None:
+    """How a backend writes `owner` (None stays None)."""
+    return None if owner is None else str(owner)
+
+
+LeaseKind = Literal["run", "webhook"]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Work someone holds: a running job (`run`) or a finished job whose webhook is still to
+    be delivered (`webhook`), with the run number, its owner and its last heartbeat."""
+
+    job_id: str
+    kind: LeaseKind
+    run: int
+    owner: Owner | None
+    heartbeat: float | None
 
 
 class StoreUnavailableError(RuntimeError):
@@ -55,7 +118,7 @@ class JobRecord:
     progress_done: int
     progress_total: int
     runs: int
-    owner: str | None
+    owner: Owner | None
     heartbeat_at: float | None
     result_json: str | None
     error_json: str | None
@@ -131,7 +194,7 @@ class JobStore(Protocol):
         """Ids of jobs in `status` created before `created_before`, oldest first."""
         ...
 
-    def claim(self, job_id: str, owner: str) -> int | None:
+    def claim(self, job_id: str, owner: Owner) -> int | None:
         """Mark a queued job running for `owner`; its run number, or None if not queued."""
         ...
 
@@ -163,10 +226,9 @@ class JobStore(Protocol):
         delivered ('webhook')."""
         ...
 
-    def take_webhook(
-        self, job_id: str, owner: str, seen_owner: str | None, seen_heartbeat: float | None
-    ) -> bool:
-        """Take over a pending delivery whose lease was last seen as (owner, heartbeat)."""
+    def take_webhook(self, job_id: str, owner: Owner, seen: Lease) -> bool:
+        """Take over a pending delivery for `owner` if its lease is still as `seen` (the same
+        owner and heartbeat)."""
         ...
 
     def record_attempt(

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from service.errors import (
 from service.jobs.backends import open_store
 from service.jobs.queue import JobQueue
 from service.jobs.runner import JobRunner
-from service.jobs.store import JobRecord, JobStore, StoreUnavailableError
+from service.jobs.store import JobRecord, JobStore, Lease, Owner, StoreUnavailableError
 from service.jobs.webhooks import (
     AllowList,
     DeliveryStoppedError,
@@ -66,23 +65,17 @@ def body_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _owner_is_gone(owner: str | None, me: str) -> bool | None:
+def _owner_is_gone(owner: Owner | None, me: Owner) -> bool | None:
     """True if `owner` is a process of this host that is gone, False if it is alive or is us,
     None when this host cannot tell (another host): then the heartbeat decides."""
     if owner is None:
         return True
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3:
+    if owner.host != me.host:
         return None
-    host, pid_text, token = parts
-    my_host, my_pid, my_token = me.rsplit(":", 2)
-    if host != my_host or not pid_text.isdigit():
-        return None
-    pid = int(pid_text)
-    if pid == int(my_pid):
-        return token != my_token  # our pid, an earlier process (a container restarted)
+    if owner.pid == me.pid:
+        return owner.token != me.token  # our pid, an earlier process (a container restarted)
     try:
-        os.kill(pid, 0)
+        os.kill(owner.pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
@@ -117,7 +110,7 @@ class JobSystem:
         self.metrics = metrics  # failed jobs and webhook outcomes; None in worker processes
         self.pipeline = pipeline
         self.resolver = resolver
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = Owner.of_this_process()
         self.allow = AllowList.parse(settings.webhook_allow, public=settings.webhook_allow_public)
         self.store: JobStore | None = None
         self.queue: JobQueue | None = None
@@ -269,24 +262,25 @@ class JobSystem:
             log.info("deleted %d finished job(s) past the retention period", count)
         return count
 
-    def _gone(self, owner: str | None, heartbeat: float | None) -> bool:
-        verdict = _owner_is_gone(owner, self.owner)
+    def _gone(self, lease: Lease) -> bool:
+        verdict = _owner_is_gone(lease.owner, self.owner)
         if verdict is not None:
             return verdict
-        return heartbeat is None or time.time() - heartbeat > self.settings.jobs_stale_s
+        return lease.heartbeat is None or time.time() - lease.heartbeat > self.settings.jobs_stale_s
 
     def reap(self) -> None:
         """Take over the work of owners that are gone."""
         assert self.store is not None
         mine = self._mine()
-        for job_id, what, run, owner, heartbeat in self.store.leases():
-            if job_id in mine or not self._gone(owner, heartbeat):
+        for lease in self.store.leases():
+            job_id, owner = lease.job_id, lease.owner
+            if job_id in mine or not self._gone(lease):
                 continue
-            if what == "run":
-                if self.store.requeue(job_id, run):
+            if lease.kind == "run":
+                if self.store.requeue(job_id, lease.run):
                     log.warning("job %s: its worker %s is gone; queued again", job_id, owner)
                     self._enqueue_quietly(job_id)
-            elif self.store.take_webhook(job_id, self.owner, owner, heartbeat):
+            elif self.store.take_webhook(job_id, self.owner, lease):
                 log.warning("job %s: webhook left pending by %s; delivering", job_id, owner)
                 self.dispatch_webhook(job_id)
 
