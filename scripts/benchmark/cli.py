@@ -84,7 +84,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra DEPECHE_ setting for the server and the in-process pipeline",
     )
-    add("--skip", action="append", default=[], choices=["engines", "service"], help=argparse.SUPPRESS)
+    skips = ["engines", "service"]
+    add("--skip", action="append", default=[], choices=skips, help=argparse.SUPPRESS)
     add(
         "--bf16",
         choices=["auto", "on", "off"],
@@ -254,7 +255,7 @@ def build_report(
     floor = sample_floor(
         configs,
         sizes,
-        prepared["gemm_gflops"]["int8_dynamic"],
+        prepared["gemm_gflops"].get("int8") or prepared["gemm_gflops"]["int8_dynamic"],
         prepared["memory"]["read_gbps"],
         translation_beams=TRANSLATION_BEAMS,
         summary_beams=SUMMARY_BEAMS,

@@ -228,6 +228,7 @@ def worker_translation(spec: dict[str, Any]) -> dict[str, Any]:
     ready_s = time.time() - spec["spawned_at"]
     beams, folder = spec["beams"], Path(spec["model_dir"])
     results: dict[str, Any] = {}
+    profile: dict[str, Any] = {}
     texts: dict[str, list[str]] = {}
     for name in ("sample", "long"):
         article = spec["articles"][name]
@@ -258,10 +259,10 @@ def worker_translation(spec: dict[str, Any]) -> dict[str, Any]:
                 times = timed_runs(run, repeats, warm if name == "sample" else (lambda: None))
             results[f"{name}_{mode}"] = _stats(times, sum(targets))
             if profiled and totals:
-                results["hooks"] = {**_per_run(totals, repeats), "median_s": median(times)}
+                profile["hooks"] = {**_per_run(totals, repeats), "median_s": median(times)}
     sample = spec["articles"]["sample"]
     if spec.get("profile"):
-        results["steps"] = _step_profile(model, texts["sample"], sample["targets"], spec)
+        profile["steps"] = _step_profile(model, texts["sample"], sample["targets"], spec)
     if spec.get("streams"):
         run = _article_runner(model, texts["sample"], sample["targets"], beams)
 
@@ -279,7 +280,8 @@ def worker_translation(spec: dict[str, Any]) -> dict[str, Any]:
             "tokens_per_s": round(spec["streams"] * sum(sample["targets"]) / seconds, 1),
         }
     model.close()
-    return {"ready_s": round(ready_s, 3), "rss_mb": peak_rss_mb(), "results": results}
+    rss = peak_rss_mb()
+    return {"ready_s": round(ready_s, 3), "rss_mb": rss, "results": results, "profile": profile}
 
 
 @contextmanager
@@ -324,6 +326,7 @@ def worker_summary(spec: dict[str, Any]) -> dict[str, Any]:
     inputs = adapter.prepare(model, text)
     target = spec["summary_target"]
     results: dict[str, Any] = {}
+    profile: dict[str, Any] = {}
     for beams in spec["beam_sizes"]:
         say(f"  {spec['label']}: summary {spec['summary_source']}->{target}, beam {beams}")
         settings = adapter.forced(model, target, beams)
@@ -336,11 +339,11 @@ def worker_summary(spec: dict[str, Any]) -> dict[str, Any]:
             )
         results[f"beam{beams}"] = _stats(times, target)
         if totals:
-            results["hooks"] = {**_per_run(totals, spec["repeats"]), "beams": beams}
+            profile["hooks"] = {**_per_run(totals, spec["repeats"]), "beams": beams}
     say(f"  {spec['label']}: summary forced to 1 step, beam {spec['profile_beams']}")
     one = adapter.forced(model, 1, spec["profile_beams"])
     times = timed_runs(lambda: adapter.run(model, inputs, one), spec["repeats"])
-    results["steps"] = {
+    profile["steps"] = {
         f"beam{beams}": {
             **_steps(median(times), results[f"beam{beams}"]["median_s"], target),
             "beams": beams,
@@ -348,7 +351,8 @@ def worker_summary(spec: dict[str, Any]) -> dict[str, Any]:
         for beams in spec["beam_sizes"]
     }
     model.close()
-    return {"ready_s": round(ready_s, 3), "rss_mb": peak_rss_mb(), "results": results}
+    rss = peak_rss_mb()
+    return {"ready_s": round(ready_s, 3), "rss_mb": rss, "results": results, "profile": profile}
 
 
 # --- the parent side ---------------------------------------------------------------------------

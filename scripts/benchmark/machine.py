@@ -60,8 +60,9 @@ def _rate(work: Callable[[], object], min_s: float = 0.2) -> tuple[int, float]:
 
 
 def gemm_probe(torch: Any, size: int = 512) -> dict[str, float]:
-    """GFLOP/s of one square matrix product per precision (int8: torch's dynamic int8 linear,
-    activations quantized on the fly, as the transformers engine runs it)."""
+    """GFLOP/s of one square matrix product per precision (int8_dynamic: torch's dynamic int8
+    linear, activations quantized on the fly, as the transformers engine runs it; int8: see
+    `int8_rate`)."""
     a32 = torch.randn(size, size)
     b32 = torch.randn(size, size)
     a16 = a32.bfloat16()
@@ -77,7 +78,27 @@ def gemm_probe(torch: Any, size: int = 512) -> dict[str, float]:
     for name, product in cases.items():
         runs, seconds = _rate(product)
         rates[name] = round(2 * size**3 * runs / seconds / 1e9, 1)
+    rates["int8"] = int8_rate(torch)
     return rates
+
+
+def int8_rate(torch: Any, size: int = 1024) -> float:
+    """GFLOP/s of a plain int8 x int8 -> int32 product (`torch._int_mm`, oneDNN's VNNI/AMX
+    kernels where the CPU has them): the int8 matrix rate the floor uses, as CTranslate2's
+    int8 GEMMs run. Without `_int_mm`, the dynamic int8 linear's rate at that size."""
+    a = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+    b = torch.randint(-100, 100, (size, size), dtype=torch.int8)
+    product: Callable[[], object]
+    try:
+        torch._int_mm(a, b)
+        product = lambda: torch._int_mm(a, b)  # noqa: E731
+    except (AttributeError, RuntimeError):
+        linear = torch.nn.Sequential(torch.nn.Linear(size, size, bias=False))
+        int8 = torch.ao.quantization.quantize_dynamic(linear, {torch.nn.Linear}, dtype=torch.qint8)
+        x = torch.randn(size, size)
+        product = lambda: int8(x)  # noqa: E731
+    runs, seconds = _rate(product, 0.3)
+    return round(2 * size**3 * runs / seconds / 1e9, 1)
 
 
 def memory_bandwidth(torch: Any, megabytes: int = 256) -> dict[str, float]:

@@ -69,8 +69,10 @@ def render(report: dict[str, Any]) -> str:
         f"Machine: {machine['cpu']}, {machine['cores']} cores, avx512f {machine['avx512f']}, "
         f"AMX {machine['amx']}; torch {machine['torch']}, transformers "
         f"{machine['transformers']}, ctranslate2 {machine['ctranslate2']}; "
-        f"OMP_WAIT_POLICY={machine['omp_wait_policy'] or 'unset'}; 512³ matrix product "
-        f"GFLOP/s {machine.get('gemm_gflops')}. "
+        f"avx512_vnni {machine.get('avx512_vnni')}, native bf16 {machine.get('native_bf16')}; "
+        f"OMP_WAIT_POLICY={machine['omp_wait_policy'] or 'unset'}; matrix products GFLOP/s "
+        f"{machine.get('gemm_gflops')} (512³; int8: 1024³ int8 x int8); memory "
+        f"{machine.get('memory')}; device {report.get('device', 'cpu')}. "
         f"Medians of {sizes['repeats']} runs after a warm-up run "
         f"({LONG_WORDS}-word article: {sizes['long_repeats']} run(s) after the sample's "
         f"warm-up). The run took {report['duration_s']:.0f} s."
@@ -349,7 +351,7 @@ def render_profile(report: dict[str, Any]) -> list[str]:
     rows = []
     for task in ("translation", "summary"):
         for label, row in (engines.get(task) or {}).items():
-            results = row.get("results") or {}
+            results = row.get("profile") or {}
             steps = results.get("steps") or {}
             for key, s in ({"": steps} if "step_s" in steps else steps).items():
                 rows.append(
@@ -443,7 +445,8 @@ def render_floor(report: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"floor_s = {fmt(floor['floor_s'], 3)} s = FLOPs / {fmt(floor['int8_gflops'], 1)} "
-        "GFLOP/s (the measured 512³ int8 matrix product) + decoder steps × int8 decoder "
+        "GFLOP/s (the measured int8 × int8 → int32 matrix product, 1024³, `torch._int_mm`) "
+        "+ decoder steps × int8 decoder "
         f"weights / {fmt(floor['read_gbps'], 1)} GB/s (the measured read bandwidth). Beams: "
         f"translation {floor['beams']['translation']}, summary {floor['beams']['summary']} (the "
         "service's defaults). FLOPs: 2 per multiply-add of every matrix product (encoder per "
