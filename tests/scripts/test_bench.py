@@ -1,7 +1,9 @@
-"""scripts/bench.py --quick: every row runs end to end and the report is complete.
+"""scripts/bench.py --quick: every row runs end to end and the report is complete; and the
+parts of scripts/benchmark/ that compute rather than measure (the floor, the stream reader,
+the targets).
 
-Nothing here looks at timings: tiny models on a shared CI machine measure nothing. The test
-catches breakage of the benchmark itself (engines, conversions, the HTTP service rows).
+Nothing here looks at timings: tiny models on a shared CI machine measure nothing. The quick
+run catches breakage of the benchmark itself (engines, conversions, the HTTP service rows).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchmark.floor import Shape, cost, floor_seconds
+from benchmark.report import HEADLINE_KEYS, targets
+from benchmark.service import stream_timings
 
 SUMMARY_KEYS = (
     "seed_article_s",
@@ -27,8 +33,10 @@ SUMMARY_KEYS = (
     "rss_mb",
     "ready_s",
 )
+NEW_KEYS = ("floor_s", "first_paragraph_s", "translation_s", "rss_mb_16_clients")
 
 
+@pytest.mark.slow
 def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
     out_json = tmp_path / "bench.json"
     out_md = tmp_path / "bench.md"
@@ -76,7 +84,126 @@ def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
     ]
     assert service["runs"][-1]["meta_tokens"]["translation_input"] > 0
 
+    # The new headline keys: the floor and the 16-client memory are measured; the stream's
+    # figures are numbers when the server streams, else None ("not available").
+    assert set(NEW_KEYS) <= set(HEADLINE_KEYS)
+    assert report["floor_s"] > 0
+    assert report["floor"]["parts"].keys() == {"translation", "summary"}
+    assert report["rss_mb_16_clients"] > 0
+    assert report["service_engine"] == "auto"  # the default setting, as a user runs it
+    auto = report["service"]["auto"]
+    assert auto["in_process"]["meta"]["models"][0]["engine"].startswith("ctranslate2")
+    assert all(run["rss_mb"] > 0 for run in auto["runs"])
+    stream = auto["stream"]
+    if stream["available"]:
+        assert 0 < report["first_paragraph_s"] <= report["translation_s"]
+    else:
+        assert report["first_paragraph_s"] is None
+        assert report["translation_s"] is None
+    assert report["targets"][0]["target"].startswith("sample article")
+    assert report["engines"]["summary"]["CT2 int8"]["profile"]["steps"]["beam2"]["steps"] > 1
+    assert "output_layer_s" in report["engines"]["translation"]["HF float32"]["profile"]["hooks"]
+
     # The Markdown table went to stdout and to --out.
     assert "| engine | intra/inter | mode | sample s |" in result.stdout
     assert "## Whole service over HTTP" in result.stdout
+    for heading in ("## Profile", "## The floor", "## Targets", "## Streaming"):
+        assert heading in result.stdout
     assert out_md.read_text(encoding="utf-8").strip() == result.stdout.strip()
+
+
+def test_cost_counts_every_matrix_product_of_a_tiny_model() -> None:
+    shape = Shape(
+        d_model=2, encoder_layers=1, decoder_layers=1, encoder_ffn=4, decoder_ffn=4, vocab=10
+    )
+    c = cost(shape, sources=[3], targets=[2], beams=1)
+    # Encoder: 2 x (4d² + 2d·ffn = 32) x 3 tokens + QK^T and AV 4·n²·d = 72.
+    assert c.encoder_flops == 2 * 32 * 3 + 72
+    # Decoder: cross K/V once (2 · 2d² · 3 = 48); per step 2 x (6d² + 2d·ffn = 40) plus
+    # attention 4d(step + n), plus the output layer 2·d·V = 40.
+    assert c.decoder_flops == 48 + (80 + 32 + 40) + (80 + 40 + 40)
+    assert c.output_layer_flops == 2 * 40
+    assert c.steps == 2
+    assert c.step_bytes == 40 + 20  # decoder weights a step reads, and the output layer
+
+
+def test_cost_scales_with_beams_in_the_decoder_only() -> None:
+    shape = Shape(512, 6, 6, 2048, 2048, 59514)
+    one, four = cost(shape, [20], [30], 1), cost(shape, [20], [30], 4)
+    assert four.encoder_flops == one.encoder_flops
+    cross = 6 * 2 * 2 * 512**2 * 20
+    assert four.decoder_flops - cross == pytest.approx(4 * (one.decoder_flops - cross))
+
+
+def test_floor_adds_compute_at_the_int8_rate_and_weight_reads_at_the_bandwidth() -> None:
+    shape = Shape(2, 1, 1, 4, 4, 10)
+    c = cost(shape, [3], [2], 1)
+    floor = floor_seconds({"translation": c}, int8_gflops=1e-6, read_gbps=1e-7)
+    part = floor["parts"]["translation"]
+    assert part["compute_s"] == pytest.approx((264 + 360) / 1000)  # 1,000 FLOP/s
+    assert part["memory_s"] == pytest.approx(2 * 60 / 100)  # 100 B/s
+    assert floor["floor_s"] == pytest.approx(part["compute_s"] + part["memory_s"])
+    assert part["output_layer_share"] == pytest.approx(80 / 360)
+
+
+class _Clock:
+    def __init__(self, *times: float) -> None:
+        self.times = list(times)
+
+    def __call__(self) -> float:
+        return self.times.pop(0)
+
+
+def test_stream_timings_reads_the_first_and_last_paragraph() -> None:
+    lines = [
+        '{"event": "head", "title": "t"}',
+        '{"event": "paragraph", "index": 0, "text": "a"}',
+        "",
+        '{"event": "paragraph", "index": 1, "text": "b"}',
+        '{"event": "key_points", "key_points": [], "summary": ""}',
+        '{"event": "done", "meta": {}}',
+    ]
+    timings = stream_timings("application/x-ndjson", lines, 10.0, _Clock(10.4, 11.5, 12.0))
+    assert timings["available"] is True
+    assert timings["first_paragraph_s"] == pytest.approx(0.4)
+    assert timings["translation_s"] == pytest.approx(1.5)
+    assert timings["total_s"] == pytest.approx(2.0)
+    assert timings["paragraphs"] == 2
+
+
+def test_stream_timings_says_not_available_for_plain_json() -> None:
+    timings = stream_timings("application/json", ['{"translation": {}}'], 0.0, _Clock())
+    assert timings == {"available": False, "content_type": "application/json"}
+
+
+def test_stream_timings_fails_on_an_error_event() -> None:
+    lines = ['{"event": "error", "error": {"code": "inference_failed"}}']
+    with pytest.raises(RuntimeError, match="error event"):
+        stream_timings("application/x-ndjson", lines, 0.0, _Clock())
+
+
+def test_targets_say_met_out_of_reach_or_not_measured() -> None:
+    report = {
+        "machine": {"avx512f": False},
+        "floor_s": 2.0,
+        "floor": {"parts": {"translation": {"floor_s": 0.8}}},
+        "seed_article_s": 5.0,
+        "naive_baseline_s": 50.0,
+        "first_paragraph_s": None,
+        "translation_s": None,
+        "articles_per_min_16_clients": 31.0,
+        "rss_mb_16_clients": 900.0,  # MiB: 944 MB
+        "ready_s": 2.0,
+        "weights_mb_int8": 380.0,
+        "service_engine": "auto",
+        "service": {"auto": {"runs": [{"article": "sample", "clients": 1, "rss_mb": 700.0}]}},
+    }
+    verdicts = {t["target"]: t["verdict"] for t in targets(report)}
+    assert verdicts["sample article ≥ 15× the naive pipeline"] == "out of reach"  # 10×
+    assert verdicts["sample article ≤ 3.0 s on a 2-core AVX-512 machine"] == "—"  # AVX2 here
+    assert verdicts["sample article within 2× of the floor"] == "out of reach"  # 2.5×
+    assert verdicts["first translated paragraph ≤ 1.0 s (stream)"] == "—"
+    assert verdicts["≥ 30 articles/min at 16 clients"] == "met"
+    assert verdicts["peak RSS ≤ 700 MB at 1 client"] == "out of reach"  # 700 MiB = 734 MB
+    assert verdicts["peak RSS ≤ 1 GB at 16 clients"] == "met"
+    assert verdicts["ready ≤ 3 s when the CTranslate2 copies exist"] == "met"
