@@ -14,6 +14,7 @@ from service.grounding.policy import Unsupported
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
 from service.scheduler import Progress
+from service.stream import ErrorEvent, EventSink, EventStream, replay
 
 Count = Callable[[ArticleInput], None]
 """Counts one answered article (the API's usage per key); never raises."""
@@ -78,31 +79,78 @@ def summarize_article(
     *,
     progress: Progress | None = None,
     count: Count | None = None,
+    emit: EventSink | None = None,
 ) -> tuple[SummarizeResult, bool]:
     """Summarize one article: validate it, answer from the result cache or run the pipeline,
     then count it; the result and whether it came from the cache. A cached answer reports its
-    sentences as all done to `progress`."""
+    sentences as all done to `progress`, and its events to `emit` all at once."""
     validate_article(request.article, pipeline.settings.max_chars)
     result, hit = results.summarize(
-        pipeline, request.article, request.max_points, request.unsupported, progress
+        pipeline, request.article, request.max_points, request.unsupported, progress, emit
     )
     if hit and progress is not None:
         sentences = result.meta.coverage.sentences
         progress(sentences, sentences)
+    if hit and emit is not None:
+        replay(result, emit)
     if count is not None:
         count(request.article)
     return result, hit
 
 
 def translate_article(
-    pipeline: Pipeline, results: ResultCache, article: ArticleInput, *, count: Count | None = None
+    pipeline: Pipeline,
+    results: ResultCache,
+    article: ArticleInput,
+    *,
+    count: Count | None = None,
+    emit: EventSink | None = None,
 ) -> tuple[TranslateResult, bool]:
     """Translate one article the same way: validate, result cache or pipeline, count."""
     validate_article(article, pipeline.settings.max_chars)
-    result, hit = results.translate(pipeline, article)
+    result, hit = results.translate(pipeline, article, emit)
+    if hit and emit is not None:
+        replay(result, emit)
     if count is not None:
         count(article)
     return result, hit
+
+
+ErrorMaker = Callable[[BaseException], ErrorEvent]
+"""The `error` event (the one envelope) for a failure after a stream started."""
+
+
+def stream_summary(
+    pipeline: Pipeline,
+    results: ResultCache,
+    request: SummaryRequest,
+    on_error: ErrorMaker,
+    *,
+    count: Count | None = None,
+) -> EventStream:
+    """`summarize_article` in a worker thread, its events as an iterator (the one path: the
+    JSON answer is the same call without `emit`). Call `first()` before sending anything."""
+    return EventStream(
+        lambda emit: summarize_article(pipeline, results, request, count=count, emit=emit)[0],
+        on_error,
+        name="summarize-stream",
+    )
+
+
+def stream_translation(
+    pipeline: Pipeline,
+    results: ResultCache,
+    article: ArticleInput,
+    on_error: ErrorMaker,
+    *,
+    count: Count | None = None,
+) -> EventStream:
+    """`translate_article` in a worker thread, its events as an iterator."""
+    return EventStream(
+        lambda emit: translate_article(pipeline, results, article, count=count, emit=emit)[0],
+        on_error,
+        name="translate-stream",
+    )
 
 
 class ResultCache:
@@ -121,6 +169,7 @@ class ResultCache:
         max_points: int | None = None,
         unsupported: Unsupported = "flag",
         progress: Progress | None = None,
+        emit: EventSink | None = None,
     ) -> tuple[SummarizeResult, bool]:
         """The summary of `article`, and whether it came from the cache."""
         points = max_points or pipeline.settings.default_max_points
@@ -130,17 +179,19 @@ class ResultCache:
         if isinstance(cached, SummarizeResult):
             return cached, True
         result = pipeline.summarize(
-            article, max_points=points, progress=progress, unsupported=unsupported
+            article, max_points=points, progress=progress, unsupported=unsupported, emit=emit
         )
         self._lru.put(key, result)
         return result, False
 
-    def translate(self, pipeline: Pipeline, article: ArticleInput) -> tuple[TranslateResult, bool]:
+    def translate(
+        self, pipeline: Pipeline, article: ArticleInput, emit: EventSink | None = None
+    ) -> tuple[TranslateResult, bool]:
         """The translation of `article`, and whether it came from the cache."""
         key = article_key("translate", article, pipeline.models())
         cached = self._lru.get(key) if self._lru.enabled else None
         if isinstance(cached, TranslateResult):
             return cached, True
-        result = pipeline.translate(article)
+        result = pipeline.translate(article, emit=emit)
         self._lru.put(key, result)
         return result, False

@@ -145,6 +145,26 @@ class ParagraphCache:
             }
         )
 
+    def lookup(
+        self, parts: Sequence[Sequence[str]], model: ModelInfo, settings: GenerationSettings
+    ) -> list[tuple[str, ...] | None]:
+        """The cached translation of each part (None when not cached, and for empty parts)."""
+        return [
+            self._lru.get(self._key(part, model, settings)) if part and self.enabled else None
+            for part in parts
+        ]
+
+    def store(
+        self,
+        part: Sequence[str],
+        model: ModelInfo,
+        settings: GenerationSettings,
+        translation: Sequence[str],
+    ) -> None:
+        """Keep a part's new translation, unless one of its sentences came back empty."""
+        if part and all(s.strip() for s in translation):
+            self._lru.put(self._key(part, model, settings), tuple(translation))
+
     def translate_parts(
         self,
         parts: Sequence[Sequence[str]],
@@ -159,11 +179,7 @@ class ParagraphCache:
         translation per sentence of `parts`, in order; token counts and `split_sentences` are
         those of the sentences actually translated.
         """
-        keys = [self._key(part, model, settings) if part else "" for part in parts]
-        found: list[tuple[str, ...] | None] = [
-            self._lru.get(key) if part and self.enabled else None
-            for part, key in zip(parts, keys, strict=True)
-        ]
+        found = self.lookup(parts, model, settings)
         missing = [i for i, part in enumerate(parts) if part and found[i] is None]
         todo = [sentence for i in missing for sentence in parts[i]]
         fresh = (
@@ -183,8 +199,7 @@ class ParagraphCache:
             elif part:
                 sentences.extend(new[i])
         for i in missing:
-            if all(s.strip() for s in new[i]):
-                self._lru.put(keys[i], tuple(new[i]))
+            self.store(parts[i], model, settings, new[i])
         reused = sum(1 for entry in found if entry is not None)
         return (
             SentenceTranslation(

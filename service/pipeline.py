@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from service.article import ArticleInput, source_language, validate_article
-from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache, ParagraphReuse
+from service import stages
+from service.article import ArticleInput, validate_article
+from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache
 from service.config import Settings
 from service.device import (
     DeviceChoice,
@@ -23,49 +24,21 @@ from service.device import (
 )
 from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
 from service.engines.loader import choose_engine, load_engine, prepare_models
-from service.glossary.matching import term_index
-from service.glossary.protect import ProtectedSentence, protect_sentences
-from service.glossary.terms import request_terms
-from service.grounding.checks import check_translation, translation_warning
-from service.grounding.policy import Unsupported, ground_summary
-from service.grounding.sentences import build_sentences
+from service.grounding.policy import Unsupported
 from service.results import (
-    CacheUse,
-    Coverage,
-    GlossaryUse,
     Meta,
     ModelUsed,
     SummarizeResult,
     ThreadsUsed,
-    Timings,
-    TokenCounts,
-    TranslatedBlock,
     TranslateResult,
-    Translation,
-    TranslationCheck,
 )
 from service.scheduler import BatchScheduler, Progress
-from service.summarize import summarize_paragraphs
-from service.text.html import render_html
-from service.text.segment import segment_parts
-from service.translate import SentenceTranslation, keep_terms, translate_sentences
+from service.stream import EventSink, KeyPointsEvent
 
 if TYPE_CHECKING:
     from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 1)
-
-
-def _shifted(progress: Progress | None, offset: int) -> Progress | None:
-    """`progress` with `offset` sentences done from the start (those reused from the cache)."""
-    if progress is None:
-        return None
-    report = progress
-    return lambda done, total: report(done + offset, total + offset)
 
 
 TASKS: tuple[ModelTask, ...] = ("translation", "summary")
@@ -89,34 +62,6 @@ def configure_torch_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-
-
-@dataclass
-class _TranslatedArticle:
-    translation: Translation
-    coverage: Coverage
-    tokens: TokenCounts
-    timings: Timings
-    paragraphs: list[str]  # what the summarizer reads: body paragraphs, captions left out
-    source_lang: str = "fr"
-    skipped: bool = False  # English input: the translator never saw it
-    reuse: ParagraphReuse | None = None  # None when skipped
-    warnings: list[str] = field(default_factory=list)
-    glossary: list[GlossaryUse] = field(default_factory=list)  # meta.glossary
-    checks: list[TranslationCheck] = field(default_factory=list)  # numbers, sentence by sentence
-
-
-def protected_article(article: ArticleInput, sentences: Sequence[str]) -> list[ProtectedSentence]:
-    """Every sentence with its glossary terms, do_not_translate terms, URLs, e-mail addresses,
-    @handles and #hashtags replaced by placeholders (see `service.glossary.protect`)."""
-    index = term_index(request_terms(article.glossary, article.do_not_translate))
-    return protect_sentences(sentences, index)
-
-
-def _like(parts: Sequence[Sequence[str]], texts: Sequence[str]) -> list[list[str]]:
-    """`texts` (one per sentence, in order) cut into the shape of `parts`."""
-    items = iter(texts)
-    return [[next(items) for _ in part] for part in parts]
 
 
 def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> DeviceChoice:
@@ -263,179 +208,59 @@ class Pipeline:
             for e in (self.translator, self.summarizer)
         ]
 
-    def _translate_article(
-        self, article: ArticleInput, progress: Progress | None
-    ) -> _TranslatedArticle:
+    def translator_stage(self) -> stages.Translator:
+        return stages.Translator(
+            self.translation_scheduler, self.translation_settings, self.paragraph_cache
+        )
+
+    def _translated(
+        self, article: ArticleInput, progress: Progress | None, emit: EventSink | None
+    ) -> tuple[stages.Segmented, stages.Translated, stages.Checked]:
         validate_article(article, self.settings.max_chars)
-        started = time.perf_counter()
-        choice = source_language(article)
-        blocks = article.blocks
-        segmented = segment_parts(
-            [block.text for block in blocks],
-            article.title,
-            article.standfirst,
-            article.captions,
-            choice.language,
-        )
-        segment_ms = _ms(started)
-        sentences = segmented.all_sentences()
-        warnings = [*article.input_warnings(), *choice.warnings]
+        seg = stages.segment(article)
+        done = stages.translate(seg, self.translator_stage(), progress, emit)
+        return seg, done, stages.check(seg, done)
 
-        translate_ms = 0.0
-        reuse: ParagraphReuse | None = None
-        glossary: list[GlossaryUse] = []
-        skipped = choice.language == "en"
-        if skipped:
-            # Already English: the text goes to the summarizer as it is.
-            warnings.insert(0, "input is English: translation skipped")
-            english = sentences
-            coverage = Coverage(sentences=len(sentences), translated=0)
-            tokens = TokenCounts()
-            if progress is not None:
-                progress(len(sentences), len(sentences))  # nothing left to translate
-            if article.glossary or article.do_not_translate:
-                warnings.append(
-                    "glossary and do_not_translate were not applied: the input is English, so "
-                    "translation was skipped"
-                )
-        else:
-            started = time.perf_counter()
-            # Terms are protected before the paragraph cache sees the sentences: its key is the
-            # text the model gets, placeholders included, and it keeps the model's output with
-            # the placeholders, so no glossary's English can reach another request.
-            plan = protected_article(article, sentences)
-
-            def translate_new(todo: list[str]) -> SentenceTranslation:
-                reused = len(sentences) - len(todo)  # reported as done from the start
-                return translate_sentences(
-                    self.translation_scheduler,
-                    todo,
-                    self.translation_settings,
-                    _shifted(progress, reused),
-                )
-
-            protected, reuse = self.paragraph_cache.translate_parts(
-                _like(segmented.parts(), [item.text for item in plan]),
-                self.translator.info,
-                self.translation_settings,
-                translate_new,
-            )
-            if progress is not None and not reuse.translated:
-                progress(len(sentences), len(sentences))  # every paragraph came from the cache
-            kept = keep_terms(plan, protected, self._translate_as_written)
-            result = kept.translation
-            glossary = kept.glossary
-            warnings.extend(kept.warnings)
-            translate_ms = _ms(started)
-            english = result.sentences
-            coverage = Coverage(
-                sentences=len(sentences),
-                translated=sum(1 for s in english if s.strip()),
-                split=result.split_sentences,
-            )
-            tokens = TokenCounts(
-                translation_input=result.input_tokens, translation_output=result.output_tokens
-            )
-
-        parts = segmented.regroup(english)
-        started = time.perf_counter()
-        numbered = build_sentences(segmented, english)
-        checks = check_translation(numbered, french=not skipped)
-        if (checks_warning := translation_warning(checks)) is not None:
-            warnings.append(checks_warning)
-        ground_ms = _ms(started)
-        english_blocks = [
-            replace(block, text=text) for block, text in zip(blocks, parts.paragraphs, strict=True)
-        ]
-        head = [part for part in (parts.title, parts.standfirst) if part]
-        translation = Translation(
-            title=parts.title,
-            standfirst=parts.standfirst,
-            captions=parts.captions,
-            paragraphs=parts.paragraphs,
-            text="\n\n".join(head + parts.paragraphs),
-            blocks=[TranslatedBlock(kind=b.kind, text=b.text) for b in english_blocks]
-            if article.html is not None
-            else None,
-            html=render_html(english_blocks) if article.format == "html" else None,
-            sentences=numbered,
-        )
-        body = [block.text for block in english_blocks if block.kind != "figcaption"]
-        return _TranslatedArticle(
-            translation=translation,
-            coverage=coverage,
-            tokens=tokens,
-            timings=Timings(segment=segment_ms, translate=translate_ms, ground=ground_ms),
-            paragraphs=body or parts.paragraphs,
-            source_lang=choice.language,
-            skipped=skipped,
-            warnings=warnings,
-            reuse=reuse,
-            glossary=glossary,
-            checks=checks,
-        )
-
-    def _translate_as_written(self, sentences: list[str]) -> SentenceTranslation:
-        """Sentences whose placeholders the model lost, translated again with no protection.
-        They go through the paragraph cache as one-sentence parts: a sentence's own
-        translation does not depend on any glossary."""
-        result, _ = self.paragraph_cache.translate_parts(
-            [[sentence] for sentence in sentences],
-            self.translator.info,
-            self.translation_settings,
-            lambda todo: translate_sentences(
-                self.translation_scheduler, todo, self.translation_settings
-            ),
-        )
-        return result
-
-    def _meta(self, done: _TranslatedArticle, later_warnings: list[str]) -> Meta:
-        warnings = list(done.warnings)
-        if not done.skipped and done.coverage.translated < done.coverage.sentences:
-            missing = done.coverage.sentences - done.coverage.translated
-            warnings.append(f"{missing} sentence(s) came back empty from the translation model")
-        if done.coverage.split:
-            warnings.append(
-                f"{done.coverage.split} sentence(s) exceeded the translation window and were "
-                "translated in pieces"
-            )
-        warnings.extend(later_warnings)
-        warnings.extend(self.load_warnings)
+    def _meta(
+        self,
+        seg: stages.Segmented,
+        done: stages.Translated,
+        checked: stages.Checked,
+        summarized: stages.Summarized | None,
+        started: float,
+    ) -> Meta:
         models = self.models()
-        if done.skipped:
-            models = [m for m in models if m.task != "translation"]
-        return Meta(
+        if summarized is None:
+            models = [m for m in models if m.task == "translation"]
+        meta = stages.build_meta(
             models=models,
             device=self.device.label,
-            timings_ms=done.timings,
-            coverage=done.coverage,
-            tokens=done.tokens,
-            source_lang=done.source_lang,
-            warnings=warnings,
-            cache=CacheUse(
-                paragraphs_reused=done.reuse.reused, paragraphs_translated=done.reuse.translated
-            )
-            if done.reuse is not None
-            else None,
-            glossary=done.glossary,
+            seg=seg,
+            done=done,
+            checked=checked,
+            summarized=summarized,
+            load_warnings=self.load_warnings,
+            started=started,
         )
+        self._report(meta)
+        return meta
 
     def translate(
         self,
         text: str | ArticleInput,
         title: str | None = None,
         progress: Progress | None = None,
+        emit: EventSink | None = None,
     ) -> TranslateResult:
         """Translate a French article (plain text, or an ArticleInput with HTML, standfirst,
-        captions), every sentence, paragraph for paragraph. English input is passed through."""
+        captions), every sentence, paragraph for paragraph. English input is passed through.
+        `emit` hears the head and each paragraph as soon as they are translated."""
         started = time.perf_counter()
-        done = self._translate_article(ArticleInput.of(text, title), progress)
-        meta = self._meta(done, [])
-        meta.models = [m for m in meta.models if m.task == "translation"]
-        meta.timings_ms.total = _ms(started)
-        self._report(meta)
+        seg, done, checked = self._translated(ArticleInput.of(text, title), progress, emit)
         return TranslateResult(
-            translation=done.translation, translation_checks=done.checks, meta=meta
+            translation=checked.translation,
+            translation_checks=checked.checks,
+            meta=self._meta(seg, done, checked, None, started),
         )
 
     def summarize(
@@ -445,44 +270,39 @@ class Pipeline:
         max_points: int | None = None,
         progress: Progress | None = None,
         unsupported: Unsupported = "flag",
+        emit: EventSink | None = None,
     ) -> SummarizeResult:
         """Translate a French article, then condense the English body into key points, each
         grounded in the article's sentences; `unsupported` says what happens to a point whose
         facts the article does not state (flag, drop, replace). English input is summarized
-        directly."""
+        directly. `emit` hears the head and each paragraph as soon as they are translated,
+        then the key points."""
         started = time.perf_counter()
-        done = self._translate_article(ArticleInput.of(text, title), progress)
-        summary_started = time.perf_counter()
-        summary = summarize_paragraphs(
+        seg, done, checked = self._translated(ArticleInput.of(text, title), progress, emit)
+        summarized = stages.summarize(
+            checked,
+            done,
             self.summary_scheduler,
-            done.paragraphs,
             self.summary_settings,
             max_points or self.settings.default_max_points,
-        )
-        summarize_ms = _ms(summary_started)
-        started_grounding = time.perf_counter()
-        grounded = ground_summary(
-            summary.key_points,
-            done.translation.sentences,
             unsupported,
-            french=not done.skipped,
         )
-        meta = self._meta(done, [*summary.warnings, *grounded.warnings])
-        meta.timings_ms.ground += _ms(started_grounding)
-        meta.timings_ms.summarize = summarize_ms
-        meta.timings_ms.total = _ms(started)
-        meta.tokens.summary_input = summary.input_tokens
-        meta.tokens.summary_output = summary.output_tokens
-        meta.strategy = summary.strategy
-        meta.chunks = summary.chunks
-        self._report(meta)
+        grounded = summarized.grounded
+        if emit is not None:
+            emit(
+                KeyPointsEvent(
+                    key_points=grounded.key_points,
+                    summary=summarized.summary.summary,
+                    grounding=grounded.grounding,
+                )
+            )
         return SummarizeResult(
-            translation=done.translation,
+            translation=checked.translation,
             key_points=grounded.key_points,
-            summary=summary.summary,
+            summary=summarized.summary.summary,
             grounding=grounded.grounding,
-            translation_checks=done.checks,
-            meta=meta,
+            translation_checks=checked.checks,
+            meta=self._meta(seg, done, checked, summarized, started),
         )
 
 

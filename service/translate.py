@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from service.engines.base import GenerationSettings
 from service.glossary.protect import ProtectedSentence, report, restore
 from service.results import GlossaryUse
-from service.scheduler import BatchScheduler, Progress
+from service.scheduler import BatchScheduler, OutputSink, Progress
 from service.text.chunking import split_to_fit
 
 
@@ -28,11 +29,14 @@ def translate_sentences(
     sentences: Sequence[str],
     settings: GenerationSettings,
     progress: Progress | None = None,
+    on_output: OutputSink | None = None,
 ) -> SentenceTranslation:
     """Translate each sentence exactly once and return the translations in the input order.
 
     A sentence longer than the model's window is cut at clause, then word boundaries; its
-    pieces are translated and joined again, so nothing is truncated.
+    pieces are translated and joined again, so nothing is truncated. `on_output` hears
+    (sentence index, its translation) as each sentence's last piece lands (from a scheduler
+    worker thread, in any order).
     """
     engine = scheduler.engine
     window = engine.max_input_tokens
@@ -48,7 +52,8 @@ def translate_sentences(
         pieces.extend(parts)
         owner.extend([index] * len(parts))
 
-    generated = scheduler.run(pieces, settings, progress)
+    sink = _joined_sink(owner, on_output) if on_output is not None else None
+    generated = scheduler.run(pieces, settings, progress, sink)
     joined: list[list[str]] = [[] for _ in sentences]
     for index, output in zip(owner, generated.texts, strict=True):
         joined[index].append(output)
@@ -58,6 +63,28 @@ def translate_sentences(
         input_tokens=generated.input_tokens,
         output_tokens=generated.output_tokens,
     )
+
+
+def _joined_sink(owner: Sequence[int], on_output: OutputSink) -> OutputSink:
+    """A scheduler sink over pieces that calls `on_output` once per sentence, its pieces joined
+    as `translate_sentences` joins them."""
+    pieces: dict[int, dict[int, str]] = {}
+    counts: dict[int, int] = {}
+    for sentence in owner:
+        counts[sentence] = counts.get(sentence, 0) + 1
+    lock = threading.Lock()
+
+    def landed(piece: int, text: str) -> None:
+        sentence = owner[piece]
+        with lock:
+            got = pieces.setdefault(sentence, {})
+            got[piece] = text
+            if len(got) < counts[sentence]:
+                return
+            del pieces[sentence]
+        on_output(sentence, " ".join(got[i] for i in sorted(got) if got[i]))
+
+    return landed
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from service.errors import (
     UnsupportedLanguageError,
 )
 from service.pipeline import Pipeline
+from service.stream import ProgressEvent, replay
 from tests.conftest import DATA
 from tests.fakes import RecordingEngine
 
@@ -249,3 +250,24 @@ def test_the_device_label_says_the_precision_the_models_run_in() -> None:
     mixed = [info("translation", "ctranslate2", "int8"), info("summary", "transformers", "float32")]
     assert running_precision(cpu, mixed).label == "cpu (translation int8, summary float32)"
     assert running_precision(cpu, [info("translation", "transformers", None)]) == cpu
+
+
+def test_the_pipeline_streams_the_parts_a_replay_of_its_result_sends(pipeline: Pipeline) -> None:
+    article = ArticleInput(
+        html="<h2>Le bilan</h2><p>Le ministre a parlé. Il fait beau.</p><p></p><li>Un point.</li>",
+        title="Un titre",
+        standfirst="Un chapeau.",
+        captions=("Une légende.",),
+        format="html",
+    )
+    sent: list[ProgressEvent] = []
+    result = pipeline.summarize(article, emit=sent.append)
+    replayed: list[ProgressEvent] = []
+    replay(result, replayed.append)
+    assert sent == replayed
+    paragraphs = result.translation.paragraphs
+    assert len(paragraphs) == 3  # the empty <p> is no block
+    assert [event.event for event in sent] == ["head", *["paragraph"] * 3, "key_points"]
+    translated: list[ProgressEvent] = []
+    pipeline.translate(article, emit=translated.append)
+    assert translated == sent[:-1]

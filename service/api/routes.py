@@ -15,8 +15,15 @@ from service.api.examples import HEALTH, READY, SUMMARIZE_RESULT, TRANSLATE_RESU
 from service.api.glossaries import resolved_article
 from service.api.schemas import SummarizeRequest, TranslateRequest, request_examples
 from service.api.state import ServiceState
+from service.api.streaming import error_maker, requested_framing, streamed
 from service.article import ArticleInput, validate_article
-from service.articles import Count, summarize_article, translate_article
+from service.articles import (
+    Count,
+    stream_summary,
+    stream_translation,
+    summarize_article,
+    translate_article,
+)
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline
 from service.results import SummarizeResult, TranslateResult
@@ -95,6 +102,7 @@ def ready(pipeline: PipelineDep) -> dict[str, Any]:
 @router.post(
     "/summarize",
     tags=["articles"],
+    response_model=SummarizeResult,
     responses={**_ok(SUMMARIZE_RESULT), **_ERRORS},
     dependencies=[Depends(require_api_key)],
 )
@@ -105,13 +113,22 @@ def summarize(
     results: ResultsDep,
     usage: UsageDep,
     body: Annotated[SummarizeRequest, Body(openapi_examples=request_examples())],
-) -> SummarizeResult:
-    """Translate a French article into English and condense it into 3–6 key points."""
+) -> Any:
+    """Translate a French article into English and condense it into 3–6 key points.
+
+    With `Accept: application/x-ndjson` (or `text/event-stream`) the answer is streamed: a
+    `paragraph` event per paragraph as soon as it is translated, then `key_points`, then
+    `done` with the rest (README "Streaming")."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
-    result, hit = summarize_article(
-        pipeline, results, body.summary_request(article), count=_counter(request, usage)
-    )
+    summary = body.summary_request(article)
+    if (framing := requested_framing(request)) is not None:
+        stream = stream_summary(
+            pipeline, results, summary, error_maker(request), count=_counter(request, usage)
+        )
+        stream.first()  # an error before the first event is answered as usual
+        return streamed(stream, framing)
+    result, hit = summarize_article(pipeline, results, summary, count=_counter(request, usage))
     _answered(response, hit)
     return result
 
@@ -119,6 +136,7 @@ def summarize(
 @router.post(
     "/translate",
     tags=["articles"],
+    response_model=TranslateResult,
     responses={**_ok(TRANSLATE_RESULT), **_ERRORS},
     dependencies=[Depends(require_api_key)],
 )
@@ -129,10 +147,19 @@ def translate(
     results: ResultsDep,
     usage: UsageDep,
     body: Annotated[TranslateRequest, Body(openapi_examples=request_examples(False))],
-) -> TranslateResult:
-    """Translate a French article into English, title and paragraphs, sentence by sentence."""
+) -> Any:
+    """Translate a French article into English, title and paragraphs, sentence by sentence.
+
+    With `Accept: application/x-ndjson` (or `text/event-stream`) the answer is streamed: a
+    `paragraph` event per paragraph as soon as it is translated, then `done` with the rest."""
     article = resolved_article(request, body)
     pipeline = _ready_pipeline(state, article)
+    if (framing := requested_framing(request)) is not None:
+        stream = stream_translation(
+            pipeline, results, article, error_maker(request), count=_counter(request, usage)
+        )
+        stream.first()
+        return streamed(stream, framing)
     result, hit = translate_article(pipeline, results, article, count=_counter(request, usage))
     _answered(response, hit)
     return result

@@ -24,6 +24,17 @@ class JobProgress(BaseModel):
     done: int = 0
     total: int = 0
     fraction: float = Field(0.0, ge=0, le=1, description="done / total (1.0 once finished)")
+    paragraphs_done: int | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="While translating: the first `paragraphs_done` paragraphs are translated "
+        "(as a stream would have sent them); absent in the other stages.",
+    )
+    paragraphs_total: int | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="While translating: paragraphs in the article; absent in the other stages.",
+    )
 
 
 class JobErrorBody(BaseModel):

@@ -25,7 +25,7 @@ import redis
 from redis.commands.core import Script
 
 from service.jobs.models import JobStatus, WebhookAttempt
-from service.jobs.store import JobRecord, Lease, Owner, StoreUnavailableError
+from service.jobs.store import JobRecord, Lease, Owner, Paragraphs, StoreUnavailableError
 
 T = TypeVar("T")
 
@@ -74,6 +74,7 @@ local now = ARGV[4]
 redis.call('HSET', job, 'status', 'running', 'stage', 'translating', 'owner', ARGV[3],
   'heartbeat_at', now, 'started_at', now, 'updated_at', now,
   'progress_done', '0', 'progress_total', '0')
+redis.call('HDEL', job, 'progress_paragraphs_done', 'progress_paragraphs_total')
 move('queued', 'running')
 redis.call('SADD', P .. ':leases', id)
 return runs
@@ -83,6 +84,11 @@ _PROGRESS = """
 if not is_run(ARGV[3]) then return 0 end
 redis.call('HSET', job, 'stage', ARGV[4], 'progress_done', ARGV[5], 'progress_total', ARGV[6],
   'heartbeat_at', ARGV[7], 'updated_at', ARGV[7])
+if ARGV[9] ~= '' then
+  redis.call('HSET', job, 'progress_paragraphs_done', ARGV[8], 'progress_paragraphs_total', ARGV[9])
+else
+  redis.call('HDEL', job, 'progress_paragraphs_done', 'progress_paragraphs_total')
+end
 return 1
 """
 
@@ -110,7 +116,8 @@ _REQUEUE = """
 if not is_run(ARGV[3]) then return 0 end
 redis.call('HSET', job, 'status', 'queued', 'stage', 'queued', 'progress_done', '0',
   'progress_total', '0', 'updated_at', ARGV[4])
-redis.call('HDEL', job, 'owner', 'heartbeat_at')
+redis.call('HDEL', job, 'owner', 'heartbeat_at', 'progress_paragraphs_done',
+  'progress_paragraphs_total')
 move('running', 'queued')
 redis.call('SREM', P .. ':leases', id)
 return 1
@@ -297,6 +304,8 @@ class RedisJobStore:
         values: dict[str, Any] = {name: row.get(name) for name in _TEXT_FIELDS}
         values["owner"] = Owner.read(values["owner"])
         values.update({name: int(row.get(name) or 0) for name in _INT_FIELDS})
+        for name in ("progress_paragraphs_done", "progress_paragraphs_total"):
+            values[name] = int(row[name]) if row.get(name) else None
         for name in _FLOAT_FIELDS:
             values[name] = float(row[name]) if name in row else None
         logged = []
@@ -335,9 +344,28 @@ class RedisJobStore:
         runs = self._run(self._claim, job_id, str(owner), _now())
         return None if runs is None else int(runs)
 
-    def progress(self, job_id: str, run: int, stage: str, done: int, total: int) -> bool:
+    def progress(
+        self,
+        job_id: str,
+        run: int,
+        stage: str,
+        done: int,
+        total: int,
+        paragraphs: Paragraphs | None = None,
+    ) -> bool:
+        p_done, p_total = (str(n) for n in paragraphs) if paragraphs is not None else ("", "")
         return bool(
-            self._run(self._progress, job_id, str(run), stage, str(done), str(total), _now())
+            self._run(
+                self._progress,
+                job_id,
+                str(run),
+                stage,
+                str(done),
+                str(total),
+                _now(),
+                p_done,
+                p_total,
+            )
         )
 
     def finish(

@@ -17,6 +17,7 @@ from service.jobs.store import JobStore, Owner
 from service.pipeline import Pipeline
 from service.results import SummarizeResult
 from service.scheduler import Progress
+from service.stream import EventSink, ParagraphEvent, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,28 +34,49 @@ def summarize_request(
     body: dict[str, Any],
     progress: Progress | None,
     results: ResultCache | None = None,
+    emit: EventSink | None = None,
 ) -> SummarizeResult:
     """Do what POST /summarize does with a job's stored body (`SummaryRequest.to_body`; the
-    job's own fields are ignored), through `results` when given."""
+    job's own fields are ignored), through `results` when given; `emit` hears the stream's
+    events."""
     request = SummaryRequest.from_body(body)
     cache = results if results is not None else ResultCache(0)
-    result, _ = summarize_article(pipeline, cache, request, progress=progress)
+    result, _ = summarize_article(pipeline, cache, request, progress=progress, emit=emit)
     return result
 
 
 class _Throttled:
-    """Writes (done, total) to the table at most every PROGRESS_EVERY_S seconds."""
+    """Writes the progress to the table at most every PROGRESS_EVERY_S seconds (and once the
+    translation is done): sentences (done, total) as the scheduler reports them, paragraphs
+    as the translation stage sends them (`paragraph`, an EventSink)."""
 
-    def __init__(self, store: JobStore, job_id: str, run: int) -> None:
+    def __init__(self, store: JobStore, job_id: str, run: int, paragraphs: int = 0) -> None:
         self.store, self.job_id, self.run = store, job_id, run
         self._last = 0.0
+        self._lock = threading.Lock()
+        self._sentences = (0, 0)
+        self._paragraphs = (0, paragraphs)
 
     def __call__(self, done: int, total: int) -> None:
+        with self._lock:
+            self._sentences = (done, total)
+            self._write(force=done >= total)
+
+    def paragraph(self, event: ProgressEvent) -> None:
+        if isinstance(event, ParagraphEvent):
+            with self._lock:
+                self._paragraphs = (event.index + 1, self._paragraphs[1])
+                self._write(force=False)
+
+    def _write(self, *, force: bool) -> None:
         now = time.monotonic()
-        if done >= total or now - self._last >= PROGRESS_EVERY_S:
-            self._last = now
-            stage = "summarizing" if done >= total else "translating"
-            self.store.progress(self.job_id, self.run, stage, done, total)
+        done, total = self._sentences
+        if not force and (total == 0 or now - self._last < PROGRESS_EVERY_S):
+            return
+        self._last = now
+        stage = "summarizing" if done >= total else "translating"
+        paragraphs = self._paragraphs if self._paragraphs[1] else None
+        self.store.progress(self.job_id, self.run, stage, done, total, paragraphs)
 
 
 class JobRunner:
@@ -96,7 +118,9 @@ class JobRunner:
         result_json: str | None = None
         error: JobErrorBody | None = None
         try:
-            result = self._summarize(pipeline, record.request, _Throttled(self.store, job_id, run))
+            paragraphs = len(SummaryRequest.from_body(record.request).article.blocks)
+            progress = _Throttled(self.store, job_id, run, paragraphs)
+            result = self._summarize(pipeline, record.request, progress)
             result_json = result.model_dump_json()
         except DepecheError as exc:
             error = JobErrorBody(code=exc.code, message=exc.message, request_id=record.request_id)
@@ -122,14 +146,14 @@ class JobRunner:
             self.on_finished(job_id)
 
     def _summarize(
-        self, pipeline: Pipeline, body: dict[str, Any], progress: Progress
+        self, pipeline: Pipeline, body: dict[str, Any], progress: _Throttled
     ) -> SummarizeResult:
         for _ in range(OVERLOADED_TRIES - 1):
             try:
-                return summarize_request(pipeline, body, progress, self.results)
+                return summarize_request(pipeline, body, progress, self.results, progress.paragraph)
             except OverloadedError:
                 time.sleep(OVERLOADED_WAIT_S)
-        return summarize_request(pipeline, body, progress, self.results)
+        return summarize_request(pipeline, body, progress, self.results, progress.paragraph)
 
     def running(self) -> dict[str, int]:
         """Job id -> run number of the jobs running in this process now."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.jobs.models import WebhookAttempt
-from service.jobs.store import JobRecord, Lease, Owner, stored_owner
+from service.jobs.store import JobRecord, Lease, Owner, Paragraphs, stored_owner
 from service.sqlite import connect
 
 _SCHEMA = """
@@ -42,7 +42,9 @@ create table if not exists jobs (
     heartbeat_at real,
     result_json text,
     error_json text,
-    webhook_state text
+    webhook_state text,
+    progress_paragraphs_done integer,
+    progress_paragraphs_total integer
 );
 create index if not exists jobs_status on jobs (status);
 create table if not exists webhook_attempts (
@@ -67,6 +69,10 @@ class SqliteJobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("pragma synchronous=normal")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("pragma table_info(jobs)")}
+        for column in ("progress_paragraphs_done", "progress_paragraphs_total"):
+            if column not in columns:  # a jobs file of an earlier version
+                self._db.execute(f"alter table jobs add column {column} integer")
 
     def close(self) -> None:
         with self._lock:
@@ -187,20 +193,31 @@ class SqliteJobStore:
             row = self._db.execute(
                 "update jobs set status = 'running', stage = 'translating', runs = runs + 1,"
                 " owner = ?, heartbeat_at = ?, started_at = ?, updated_at = ?,"
-                " progress_done = 0, progress_total = 0"
+                " progress_done = 0, progress_total = 0,"
+                " progress_paragraphs_done = null, progress_paragraphs_total = null"
                 " where id = ? and status = 'queued' returning runs",
                 (str(owner), now, now, now, job_id),
             ).fetchone()
         return None if row is None else int(row["runs"])
 
-    def progress(self, job_id: str, run: int, stage: str, done: int, total: int) -> bool:
+    def progress(
+        self,
+        job_id: str,
+        run: int,
+        stage: str,
+        done: int,
+        total: int,
+        paragraphs: Paragraphs | None = None,
+    ) -> bool:
         now = time.time()
+        p_done, p_total = paragraphs if paragraphs is not None else (None, None)
         return bool(
             self._update(
                 "update jobs set stage = ?, progress_done = ?, progress_total = ?,"
+                " progress_paragraphs_done = ?, progress_paragraphs_total = ?,"
                 " heartbeat_at = ?, updated_at = ?"
                 " where id = ? and runs = ? and status = 'running'",
-                (stage, done, total, now, now, job_id, run),
+                (stage, done, total, p_done, p_total, now, now, job_id, run),
             )
         )
 
@@ -231,7 +248,8 @@ class SqliteJobStore:
         return bool(
             self._update(
                 "update jobs set status = 'queued', stage = 'queued', owner = null,"
-                " heartbeat_at = null, progress_done = 0, progress_total = 0, updated_at = ?"
+                " heartbeat_at = null, progress_done = 0, progress_total = 0,"
+                " progress_paragraphs_done = null, progress_paragraphs_total = null, updated_at = ?"
                 " where id = ? and runs = ? and status = 'running'",
                 (now, job_id, run),
             )

@@ -124,6 +124,8 @@ class JobRecord:
     error_json: str | None
     webhook_state: str | None
     attempts: list[WebhookAttempt] = field(default_factory=list)
+    progress_paragraphs_done: int | None = None
+    progress_paragraphs_total: int | None = None
 
     @property
     def request(self) -> dict[str, Any]:
@@ -150,6 +152,7 @@ class JobRecord:
                 done=self.progress_done,
                 total=self.progress_total,
                 fraction=fraction,
+                **self._paragraphs(),
             ),
             created_at=datetime.fromtimestamp(self.created_at, UTC),
             started_at=_when(self.started_at),
@@ -163,6 +166,19 @@ class JobRecord:
             error=JobError.model_validate_json(self.error_json) if self.error_json else None,
             webhook=webhook,
         )
+
+    def _paragraphs(self) -> dict[str, int]:
+        """Paragraph counts for the progress, while translating only."""
+        if self.stage != "translating" or self.progress_paragraphs_total is None:
+            return {}
+        return {
+            "paragraphs_done": self.progress_paragraphs_done or 0,
+            "paragraphs_total": self.progress_paragraphs_total,
+        }
+
+
+Paragraphs = tuple[int, int]
+"""(paragraphs translated from the start, paragraphs in all) of a job's progress."""
 
 
 class JobStore(Protocol):
@@ -198,7 +214,15 @@ class JobStore(Protocol):
         """Mark a queued job running for `owner`; its run number, or None if not queued."""
         ...
 
-    def progress(self, job_id: str, run: int, stage: str, done: int, total: int) -> bool: ...
+    def progress(
+        self,
+        job_id: str,
+        run: int,
+        stage: str,
+        done: int,
+        total: int,
+        paragraphs: Paragraphs | None = None,
+    ) -> bool: ...
 
     def finish(
         self,

@@ -142,3 +142,35 @@ def test_flags_in_plain_words(planted_url: str, tmp_path: Path, hidden: tuple[st
     assert lines[flags[0] - 1].startswith("- He produced over 1,000 stamps")
     assert lines[flags[0] + 1].startswith(f"  from sentence {planted['source_sentence']} (")
     assert "warning: 1 of 3 key point(s)" in result.stderr
+
+
+@pytest.mark.parametrize("hidden", [(), ("jq",), ("jq", "python3")])
+def test_stream_prints_paragraphs_then_key_points(
+    server_url: str, tmp_path: Path, hidden: tuple[str, ...], memorized_pairs: list[tuple[str, str]]
+) -> None:
+    path = path_without(tmp_path, *hidden) if hidden else None
+    article = "\n\n".join(fr for fr, _ in memorized_pairs[:3])
+    result = run_client("--stream", "-", server_url, stdin=article, path=path)
+    assert result.returncode == 0, result.stderr
+    if "python3" in hidden:  # neither formatter: the raw events, one JSON object a line
+        events = [json.loads(line) for line in result.stdout.splitlines() if line]
+        assert [e["event"] for e in events] == [*["paragraph"] * 3, "key_points", "done"]
+        return
+    translation, key_points = result.stdout.split("Key points:\n", 1)
+    assert translation.startswith("Translation:\n")
+    paragraphs = [p for p in translation.removeprefix("Translation:\n").split("\n\n") if p.strip()]
+    assert paragraphs == [en for _, en in memorized_pairs[:3]]  # the tiny model knows these
+    assert key_points.startswith("- ")
+    assert "Translation:" not in key_points
+
+
+def test_stream_of_the_sample_article_and_its_errors(server_url: str) -> None:
+    result = run_client(str(SAMPLE_ARTICLE), server_url, "--stream")  # the flag after FILE
+    assert result.returncode == 0, result.stderr
+    translation, _ = result.stdout.split("Key points:", 1)
+    paragraphs = translation.removeprefix("Translation:\n").split("\n\n")
+    assert len([p for p in paragraphs if p.strip()]) == 10
+    bad = run_client("--stream", "-", server_url, stdin="   ")
+    assert bad.returncode == 1
+    assert "empty_text" in bad.stderr
+    assert "Translation:" not in bad.stdout
