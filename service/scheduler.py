@@ -1,5 +1,6 @@
 """Batching across requests: one scheduler per model gathers every caller's texts into
-length-sorted, token-budgeted batches and hands each caller its own outputs, in order."""
+token-budgeted batches, filled oldest first and length-sorted inside, and hands each caller its
+own outputs, in order."""
 
 from __future__ import annotations
 
@@ -22,6 +23,23 @@ OutputSink = Callable[[int, str], None]
 what streaming builds on (a paragraph is sent once all its sentences are in)."""
 BatchObserver = Callable[[str, int], None]
 """Called with (model task, texts in the batch) before each model call (metrics)."""
+
+
+def fill_batch(sizes: Sequence[int], budget: int) -> list[int]:
+    """The first items, in the order given, while the padded size stays within budget: the
+    batch that serves the oldest work first (a stream's first paragraph is not held back by
+    the rest of the article). Sorted inside by length, longest first; an item larger than the
+    budget gets a batch of its own.
+    """
+    taken: list[int] = []
+    longest = 0
+    for index, size in enumerate(sizes):
+        widest = max(longest, size)
+        if taken and (len(taken) + 1) * widest > budget:
+            break
+        taken.append(index)
+        longest = widest
+    return sorted(taken, key=lambda i: sizes[i], reverse=True)
 
 
 def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
@@ -193,7 +211,9 @@ class BatchScheduler:
         settings = self._queue[0].request.settings
         candidates = [item for item in self._queue if item.request.settings == settings]
         sizes = [item.size for item in candidates]
-        first = plan_batches(sizes, self._budget(sizes))[0]
+        # Arrival order (oldest request first, each in index order), not longest-first over the
+        # whole queue: the first paragraph of a streamed article goes in the first batch.
+        first = fill_batch(sizes, self._budget(sizes))
         batch = [candidates[i] for i in first]
         taken = {id(item) for item in batch}
         self._queue = [item for item in self._queue if id(item) not in taken]

@@ -323,3 +323,39 @@ def test_workers_outlive_rounds_where_another_worker_took_everything() -> None:
     assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
     assert not any(thread.is_alive() for thread in scheduler._threads)
+
+
+def test_batches_fill_in_arrival_order_so_the_first_paragraph_comes_first() -> None:
+    # Longest-first over the whole queue would run the long sentences at the end of the
+    # article first; a stream's first paragraph must be in the first batch.
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=40, wait_ms=0, max_queued=1000)
+    texts = ["court", "bref", *["mot " * 19 for _ in range(3)], "fin"]
+    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    assert sorted(engine.batches[0]) == ["bref", "court"]
+    for batch in engine.batches:
+        sizes = engine.count_tokens(batch)
+        assert len(batch) == 1 or len(batch) * max(sizes) <= 40
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_an_older_request_is_served_before_a_newer_one() -> None:
+    engine = FirstBatchBlocks()
+    scheduler = BatchScheduler(engine, batch_tokens=6, wait_ms=0, max_queued=1000)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        blocker = pool.submit(scheduler.run, ["premier"], DEFAULTS)
+        assert engine.started.wait(5)
+        older = pool.submit(scheduler.run, ["a", "b", "c"], DEFAULTS)
+        deadline = time.monotonic() + 5
+        while scheduler.queued < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        newer = pool.submit(scheduler.run, ["un mot plus long"], DEFAULTS)
+        while scheduler.queued < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        engine.release.set()
+        assert blocker.result(5).texts == ["<premier>"]
+        assert older.result(5).texts == ["<a>", "<b>", "<c>"]
+        assert newer.result(5).texts == ["<un mot plus long>"]
+    scheduler.close()
+    assert engine.batches[1] == ["a", "b", "c"], "longest-first would have run the newer first"
