@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
+from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
 from service.errors import InferenceFailedError, OverloadedError
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,9 @@ def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
 
 @dataclass
 class _Request:
-    """One caller's texts and the slots their outputs land in."""
+    """One caller's encoded texts and the slots their outputs land in."""
 
-    texts: list[str]
-    sizes: list[int]
+    items: list[Encoded]
     settings: GenerationSettings
     progress: Progress | None
     on_output: OutputSink | None = None
@@ -78,8 +77,8 @@ class _Request:
     done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.outputs = [None] * len(self.texts)
-        self.remaining = len(self.texts)
+        self.outputs = [None] * len(self.items)
+        self.remaining = len(self.items)
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,12 @@ class _Item:
     index: int
 
     @property
+    def encoded(self) -> Encoded:
+        return self.request.items[self.index]
+
+    @property
     def size(self) -> int:
-        return self.request.sizes[self.index]
+        return self.request.items[self.index].size
 
 
 class BatchScheduler:
@@ -145,33 +148,34 @@ class BatchScheduler:
 
     def run(
         self,
-        texts: Sequence[str],
+        items: Sequence[Encoded],
         settings: GenerationSettings,
         progress: Progress | None = None,
         on_output: OutputSink | None = None,
     ) -> Generated:
-        """Generate one output per text, in order; blocks until all are done. `on_output`
-        hears each output as it lands (any order), before `run` returns."""
-        if not texts:
+        """Generate one output per encoded text (`engine.encode`), in order; blocks until all
+        are done. Batches are sized from the items' own token counts: nothing is tokenized
+        here. `on_output` hears each output as it lands (any order), before `run` returns."""
+        if not items:
             return Generated([], 0, 0)
-        request = _Request(
-            list(texts), self.engine.count_tokens(texts), settings, progress, on_output
-        )
+        request = _Request(list(items), settings, progress, on_output)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
-            if self._queue and len(self._queue) + len(texts) > self.max_queued:
+            if self._queue and len(self._queue) + len(items) > self.max_queued:
                 raise OverloadedError(
                     f"The {self.engine.info.task} queue is full ({len(self._queue)} waiting, "
                     f"limit {self.max_queued}, DEPECHE_MAX_QUEUED_SENTENCES): retry shortly."
                 )
-            self._queue.extend(_Item(request, i) for i in range(len(texts)))
+            self._queue.extend(_Item(request, i) for i in range(len(items)))
             self._cond.notify_all()
         request.done.wait()
         if request.error is not None:
             raise request.error
         outputs = [text if text is not None else "" for text in request.outputs]
-        return Generated(outputs, sum(request.sizes), round(request.output_tokens))
+        return Generated(
+            outputs, sum(item.size for item in request.items), round(request.output_tokens)
+        )
 
     def close(self) -> None:
         """Stop the workers once the queue is empty."""
@@ -236,7 +240,7 @@ class BatchScheduler:
     def _run_batch(self, batch: list[_Item]) -> None:
         try:
             generated = self.engine.generate(
-                [item.request.texts[item.index] for item in batch], batch[0].request.settings
+                [item.encoded for item in batch], batch[0].request.settings
             )
         except BaseException as exc:  # fail this batch's callers, never the worker thread
             self._fail(batch, exc)
@@ -288,7 +292,7 @@ class BatchScheduler:
                 log.exception("an output callback failed; the request goes on")
         if request.progress is not None and not failed:
             try:
-                request.progress(len(request.texts) - left, len(request.texts))
+                request.progress(len(request.items) - left, len(request.items))
             except Exception:  # a caller's reporting must not end this worker thread
                 log.exception("a progress callback failed; the request goes on")
         if left == 0:

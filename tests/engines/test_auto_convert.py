@@ -271,7 +271,9 @@ def test_a_hub_id_is_converted_after_its_download(
     assert (engine.info.id, engine.info.revision) == ("depeche-test/tiny-marian", commit)
     assert engine.info.label == "ctranslate2 (int8)"
     french = [fr for fr, _ in memorized_pairs]
-    assert engine.generate(french, GenerationSettings()).texts == [en for _, en in memorized_pairs]
+    assert engine.generate(engine.encode(french), GenerationSettings()).texts == [
+        en for _, en in memorized_pairs
+    ]
 
     # The next start finds the copy by id and revision, without the cache or the hub.
     shutil.rmtree(tmp_path / "cache")

@@ -104,7 +104,9 @@ def test_transformers_cpu_precisions_keep_the_memorized_pairs(
     else:  # every Linear replaced by a dynamically quantized one
         assert not any(type(m) is torch.nn.Linear for m in model.modules())
     french = [fr for fr, _ in memorized_pairs]
-    assert engine.generate(french, GenerationSettings()).texts == [en for _, en in memorized_pairs]
+    assert engine.generate(engine.encode(french), GenerationSettings()).texts == [
+        en for _, en in memorized_pairs
+    ]
     engine.check()
 
 
