@@ -14,6 +14,7 @@ so that greedy decoding gives the same tokens as the transformers engine in floa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Sequence
@@ -43,6 +44,17 @@ _VOCABULARY_FILES = ("shared_vocabulary.json", "target_vocabulary.json")
 
 # Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
 _NO_LIMIT = 1_000_000_000
+
+
+def ct2_installed() -> bool:
+    """Whether the ctranslate2 package is installed (without importing it)."""
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def weights_quantization(precision: str) -> str:
+    """The converted copy a CTranslate2 precision runs from: int8_bfloat16 computes with the
+    int8 weights (bfloat16 activations), every other precision has a copy of its own name."""
+    return "int8" if precision == "int8_bfloat16" else precision
 
 
 def is_converted(folder: Path) -> bool:

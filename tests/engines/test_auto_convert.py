@@ -26,12 +26,8 @@ from service.config import Settings
 from service.engines import convert, loader
 from service.engines.base import GenerationSettings
 from service.engines.ct2 import CT2Seq2SeqEngine, is_converted
-from service.engines.loader import (
-    ModelLoadError,
-    ModelSource,
-    load_engine,
-    prepare_models,
-)
+from service.engines.loader import ModelLoadError, ModelSource
+from service.engines.registry import load_engine, prepare_models
 from service.pipeline import Pipeline
 from tests.conftest import ROOT
 

@@ -29,10 +29,9 @@ from service.engines.loader import (
     EngineSetting,
     ModelLoadError,
     ModelSource,
-    choose_engine,
-    load_engine,
     resolve_source,
 )
+from service.engines.registry import choose_engine, load_engine
 from service.pipeline import Pipeline
 from tests.conftest import DATA, ROOT, _load_script
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from service.config import Precision
-from service.device import DeviceChoice, EngineName, PrecisionUnavailableError, resolve_precision
+from service.device import DeviceChoice, EngineName, PrecisionUnavailableError
 from service.engines.base import GenerationSettings
-from service.engines.loader import ModelLoadError, ModelSource, load_engine
+from service.engines.loader import ModelLoadError, ModelSource
+from service.engines.registry import load_engine, resolve_precision
 
 CPU = DeviceChoice("cpu", "float32")
 
