@@ -1,7 +1,7 @@
 """The transformers engine: a Hugging Face seq2seq model and tokenizer behind a lock.
 
 Precision: float32; bfloat16 and float16 by casting the weights; int8 by torch's dynamic
-quantization of every `nn.Linear` (CPU only). `service.device.resolve_precision` has already
+quantization of every `nn.Linear` (CPU only). `service.engines.registry.resolve_precision` has already
 refused the combinations that cannot run.
 """
 
