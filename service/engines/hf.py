@@ -1,8 +1,8 @@
 """The transformers engine: a Hugging Face seq2seq model and tokenizer behind a lock.
 
 Precision: float32; bfloat16 and float16 by casting the weights; int8 by torch's dynamic
-quantization of every `nn.Linear` (CPU only). `service.engines.registry.resolve_precision` has already
-refused the combinations that cannot run.
+quantization of every `nn.Linear` (CPU only). `service.engines.registry.resolve_precision` has
+already refused the combinations that cannot run (the table is `hf_backend`'s).
 """
 
 from __future__ import annotations

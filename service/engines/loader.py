@@ -140,8 +140,8 @@ def resolve_source(
     """Decide where `task`'s model comes from: setting, then fetched folder (its CTranslate2
     conversion first, unless DEPECHE_ENGINE=transformers), then the hub.
 
-    `quantization`: the CTranslate2 copy to look for (`registry.prepare_models` passes the one for the
-    device); None: DEPECHE_PRECISION, or int8 when that is auto.
+    `quantization`: the CTranslate2 copy to look for (`registry.prepare_models` passes the one
+    for the device); None: DEPECHE_PRECISION's copy, or int8 when that is auto.
     """
     entry = read_manifest(settings.models_dir)[task]
     configured = settings.translation_model if task == "translation" else settings.summary_model
