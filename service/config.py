@@ -11,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.presets import DECODING, PresetName
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
-Precision = Literal["auto", "float32", "bfloat16", "int8", "float16", "int8_float16"]
+Precision = Literal[
+    "auto", "float32", "bfloat16", "int8", "float16", "int8_float16", "int8_bfloat16"
+]
 
 
 class Settings(BaseSettings):
@@ -60,12 +62,14 @@ class Settings(BaseSettings):
 
     precision: Precision = "auto"
     """Weights and compute precision. auto: float32 on CPU and float16 on CUDA for
-    transformers; int8 on CPU and float16 on CUDA for CTranslate2."""
+    transformers; int8 on CPU and float16 on CUDA for CTranslate2. int8_bfloat16: CTranslate2's
+    int8 weights with bfloat16 activations, on a CPU with AVX-512 BF16 or AMX whose CTranslate2
+    build offers it (explicit only: auto keeps int8)."""
 
     intra_threads: int | None = Field(default=None, ge=1)
     """Threads inside one model call (torch intra-op, CTranslate2 intra_threads), for both
     models unless `translation_intra_threads` / `summary_intra_threads` say otherwise.
-    Unset: derived per model (`service.device.resolve_threads`): CTranslate2 on the CPU gives
+    Unset: derived per model (`engines.registry.resolve_threads`): CTranslate2 on the CPU gives
     the translation model 1 thread per call and the summary model every core; transformers
     uses every core this process may use."""
 

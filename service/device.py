@@ -1,5 +1,6 @@
-"""Device, dtype, precision and thread layout choice: pure functions, plus the probes that feed
-them from the machine (torch when it is loaded anyway, else CTranslate2).
+"""Device and dtype choice: pure functions, plus the probes that feed them from the machine
+(torch when it is loaded anyway, else CTranslate2), and the types each engine backend's
+precision table and thread policy speak (`service.engines.registry` decides those).
 
 Nothing here imports torch at module level: a service whose two models run on CTranslate2
 never loads it (see `detect_device`).
@@ -13,12 +14,14 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from service.config import DeviceName, Precision
+from service.config import DeviceName
 
 EngineName = Literal["transformers", "ctranslate2"]
 """An inference engine, once `DEPECHE_ENGINE=auto` has been decided for a model folder."""
 
-ResolvedPrecision = Literal["float32", "bfloat16", "int8", "float16", "int8_float16"]
+ResolvedPrecision = Literal[
+    "float32", "bfloat16", "int8", "float16", "int8_float16", "int8_bfloat16"
+]
 """A precision once `DEPECHE_PRECISION=auto` has been decided for an engine and a device."""
 
 ModelTask = Literal["translation", "summary"]
@@ -137,106 +140,5 @@ class ThreadLayout:
     """Threads inside one call (CTranslate2 `intra_threads`, torch's intra-op threads)."""
 
 
-SUMMARY_CALLS = 2
-"""Summaries CTranslate2 runs at once on the CPU by default. On 2 AVX2 cores, 2 x 1 beat 1 x 2
-both for one article (7.4 s against 8.0 s) and at 16 clients (13.3 against 11.4 articles/min):
-a second thread barely speeds one int8 call up (docs/benchmarks/cpu-2026-11-28-summary-2x1.md).
-On more cores each call keeps cores // 2 threads, so one article stays fast."""
-
-
-def resolve_threads(
-    task: ModelTask,
-    engine: EngineName,
-    device: str,
-    cores: int,
-    *,
-    inter: int | None = None,
-    intra: int | None = None,
-) -> ThreadLayout:
-    """The thread layout of one model. `inter` / `intra` are what the settings ask for that
-    model (None: derive it); `cores` is what this process may use.
-
-    CTranslate2 on the CPU, nothing set: the translation model runs `cores` one-thread calls
-    at once (an article is many short sentence batches, which parallelize better than they
-    thread), the summary model SUMMARY_CALLS calls on cores // SUMMARY_CALLS threads each (one
-    long input per article, but concurrent articles overlap). When only one of the two is
-    set, the other fills the cores: inter = cores // intra for translation (1 for the
-    summary), intra = cores // inter.
-
-    CTranslate2 on CUDA: one call at a time unless set, intra = cores (CPU-side threads).
-
-    transformers: one call at a time, always (its model lock serializes calls, so parallel
-    calls gain nothing); intra = the setting, else cores (torch's intra-op threads).
-    """
-    cores = max(1, cores)
-    if engine == "transformers":
-        return ThreadLayout(1, intra or cores)
-    if device != "cpu":
-        return ThreadLayout(inter or 1, intra or cores)
-    if inter is not None and intra is not None:
-        return ThreadLayout(inter, intra)
-    if inter is not None:
-        return ThreadLayout(inter, max(1, cores // inter))
-    if intra is not None:
-        return ThreadLayout(max(1, cores // intra) if task == "translation" else 1, intra)
-    if task == "translation":
-        return ThreadLayout(cores, 1)
-    calls = min(SUMMARY_CALLS, cores)
-    return ThreadLayout(calls, max(1, cores // calls))
-
-
 class PrecisionUnavailableError(ValueError):
     """The requested precision cannot run with this engine on this device."""
-
-
-# What each engine can do on each device. CTranslate2 has no bfloat16, float16 or int8_float16
-# kernels on the CPU; transformers runs float16 on CUDA only (the CPU has no fast half kernels),
-# int8 through torch's dynamic quantization, which is CPU-only, and never int8_float16.
-_SUPPORTED: dict[tuple[EngineName, str], tuple[ResolvedPrecision, ...]] = {
-    ("transformers", "cpu"): ("float32", "bfloat16", "int8"),
-    ("transformers", "cuda"): ("float32", "bfloat16", "float16"),
-    ("transformers", "mps"): ("float32",),
-    ("ctranslate2", "cpu"): ("float32", "int8"),
-    ("ctranslate2", "cuda"): ("float32", "bfloat16", "float16", "int8", "int8_float16"),
-}
-
-_AUTO: dict[tuple[EngineName, str], ResolvedPrecision] = {
-    ("transformers", "cpu"): "float32",
-    ("transformers", "cuda"): "float16",
-    ("transformers", "mps"): "float32",
-    ("ctranslate2", "cpu"): "int8",
-    ("ctranslate2", "cuda"): "float16",
-}
-
-
-def resolve_precision(engine: EngineName, device: str, requested: Precision) -> ResolvedPrecision:
-    """Decide the precision of one engine on one device; refuse combinations that cannot run.
-
-    auto: transformers in float32 on CPU (and MPS) and float16 on CUDA; CTranslate2 in int8 on
-    CPU and float16 on CUDA.
-    """
-    supported = _SUPPORTED.get((engine, device))
-    if supported is None:
-        raise PrecisionUnavailableError(
-            f"DEPECHE_ENGINE={engine} cannot run on {device}: CTranslate2 supports cpu and cuda "
-            "only; set DEPECHE_DEVICE=cpu or cuda, or DEPECHE_ENGINE=transformers."
-        )
-    if requested == "auto":
-        return _AUTO[(engine, device)]
-    if requested not in supported:
-        raise PrecisionUnavailableError(
-            f"DEPECHE_PRECISION={requested} is not available with the {engine} engine on "
-            f"{device} ({_why_not(engine, device, requested)}): set DEPECHE_PRECISION to "
-            f"{', '.join(supported)} or auto, or change DEPECHE_ENGINE / DEPECHE_DEVICE."
-        )
-    return requested
-
-
-def _why_not(engine: EngineName, device: str, precision: str) -> str:
-    if precision == "int8_float16" and engine == "transformers":
-        return "int8_float16 is a CTranslate2 compute type"
-    if engine == "ctranslate2":
-        return "CTranslate2 has no 16-bit kernels on the CPU"
-    if precision == "int8":
-        return "torch's dynamic int8 quantization runs on the CPU only"
-    return f"{precision} needs CUDA" if device != "cuda" else "not supported"

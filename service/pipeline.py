@@ -16,14 +16,10 @@ from service import stages
 from service.article import ArticleInput, validate_article
 from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache
 from service.config import Settings
-from service.device import (
-    DeviceChoice,
-    ModelTask,
-    available_cores,
-    resolve_threads,
-)
+from service.device import DeviceChoice
 from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
-from service.engines.loader import choose_engine, load_engine, prepare_models
+from service.engines.registry import load_models
+from service.engines.registry import requested_threads as requested_threads  # tests import it
 from service.grounding.policy import Unsupported
 from service.results import (
     Meta,
@@ -39,29 +35,6 @@ if TYPE_CHECKING:
     from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-
-TASKS: tuple[ModelTask, ...] = ("translation", "summary")
-
-
-def requested_threads(settings: Settings, task: ModelTask) -> tuple[int | None, int | None]:
-    """(inter, intra) the settings ask of one model: its own settings, else the shared ones;
-    None where nothing is set (`resolve_threads` derives it)."""
-    if task == "translation":
-        inter, intra = settings.translation_inter_threads, settings.translation_intra_threads
-    else:
-        inter, intra = settings.summary_inter_threads, settings.summary_intra_threads
-    return (
-        inter if inter is not None else settings.inter_threads,
-        intra if intra is not None else settings.intra_threads,
-    )
-
-
-def configure_torch_threads(threads: int) -> None:
-    """Set torch's intra-op threads (one pool for the whole process); imports torch."""
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> DeviceChoice:
@@ -139,50 +112,8 @@ class Pipeline:
     def load(cls, settings: Settings) -> Pipeline:
         """Resolve the device and load both models (ModelLoadError, DeviceUnavailableError)."""
         # With DEPECHE_ENGINE=auto this converts a model to CTranslate2 first if it needs it.
-        prepared = prepare_models(settings)
-        sources, device = prepared.sources, prepared.device
-        chosen = {task: choose_engine(settings.engine, sources[task]) for task in TASKS}
-        on_torch = [task for task in TASKS if chosen[task] == "transformers"]
-        requested = {task: requested_threads(settings, task) for task in TASKS}
-        if on_torch:
-            # torch has one intra-op pool per process: the larger of the two models' wishes.
-            cores = available_cores()
-            torch_threads = max(
-                resolve_threads(
-                    task, "transformers", device.device, cores, intra=requested[task][1]
-                ).intra
-                for task in on_torch
-            )
-            configure_torch_threads(torch_threads)
-            for task in on_torch:
-                requested[task] = (requested[task][0], torch_threads)
-        engines = []
-        for task in TASKS:
-            source = sources[task]
-            inter, intra = requested[task]
-            started = time.perf_counter()
-            engine = load_engine(
-                source,
-                device,
-                offline=settings.offline,
-                hub_timeout_s=settings.hub_timeout_s,
-                engine=settings.engine,
-                precision=settings.precision,
-                intra_threads=intra,
-                inter_threads=inter,
-            )
-            engines.append(engine)
-            threads = engine.info.threads
-            log.info(
-                "loaded %s model %s@%s on %s in %.1f s (%s)",
-                task,
-                source.location,
-                source.revision,
-                device.label,
-                time.perf_counter() - started,
-                f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
-            )
-        return cls(engines[0], engines[1], device, settings, prepared.warnings)
+        models = load_models(settings)
+        return cls(models.translator, models.summarizer, models.device, settings, models.warnings)
 
     def close(self) -> None:
         """Stop the schedulers' worker threads."""

@@ -1,5 +1,6 @@
 """Batching across requests: one scheduler per model gathers every caller's texts into
-length-sorted, token-budgeted batches and hands each caller its own outputs, in order."""
+token-budgeted batches, filled oldest first and length-sorted inside, and hands each caller its
+own outputs, in order."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
+from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
 from service.errors import InferenceFailedError, OverloadedError
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,23 @@ OutputSink = Callable[[int, str], None]
 what streaming builds on (a paragraph is sent once all its sentences are in)."""
 BatchObserver = Callable[[str, int], None]
 """Called with (model task, texts in the batch) before each model call (metrics)."""
+
+
+def fill_batch(sizes: Sequence[int], budget: int) -> list[int]:
+    """The first items, in the order given, while the padded size stays within budget: the
+    batch that serves the oldest work first (a stream's first paragraph is not held back by
+    the rest of the article). Sorted inside by length, longest first; an item larger than the
+    budget gets a batch of its own.
+    """
+    taken: list[int] = []
+    longest = 0
+    for index, size in enumerate(sizes):
+        widest = max(longest, size)
+        if taken and (len(taken) + 1) * widest > budget:
+            break
+        taken.append(index)
+        longest = widest
+    return sorted(taken, key=lambda i: sizes[i], reverse=True)
 
 
 def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
@@ -46,10 +64,9 @@ def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
 
 @dataclass
 class _Request:
-    """One caller's texts and the slots their outputs land in."""
+    """One caller's encoded texts and the slots their outputs land in."""
 
-    texts: list[str]
-    sizes: list[int]
+    items: list[Encoded]
     settings: GenerationSettings
     progress: Progress | None
     on_output: OutputSink | None = None
@@ -60,8 +77,8 @@ class _Request:
     done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.outputs = [None] * len(self.texts)
-        self.remaining = len(self.texts)
+        self.outputs = [None] * len(self.items)
+        self.remaining = len(self.items)
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,12 @@ class _Item:
     index: int
 
     @property
+    def encoded(self) -> Encoded:
+        return self.request.items[self.index]
+
+    @property
     def size(self) -> int:
-        return self.request.sizes[self.index]
+        return self.request.items[self.index].size
 
 
 class BatchScheduler:
@@ -127,33 +148,34 @@ class BatchScheduler:
 
     def run(
         self,
-        texts: Sequence[str],
+        items: Sequence[Encoded],
         settings: GenerationSettings,
         progress: Progress | None = None,
         on_output: OutputSink | None = None,
     ) -> Generated:
-        """Generate one output per text, in order; blocks until all are done. `on_output`
-        hears each output as it lands (any order), before `run` returns."""
-        if not texts:
+        """Generate one output per encoded text (`engine.encode`), in order; blocks until all
+        are done. Batches are sized from the items' own token counts: nothing is tokenized
+        here. `on_output` hears each output as it lands (any order), before `run` returns."""
+        if not items:
             return Generated([], 0, 0)
-        request = _Request(
-            list(texts), self.engine.count_tokens(texts), settings, progress, on_output
-        )
+        request = _Request(list(items), settings, progress, on_output)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
-            if self._queue and len(self._queue) + len(texts) > self.max_queued:
+            if self._queue and len(self._queue) + len(items) > self.max_queued:
                 raise OverloadedError(
                     f"The {self.engine.info.task} queue is full ({len(self._queue)} waiting, "
                     f"limit {self.max_queued}, DEPECHE_MAX_QUEUED_SENTENCES): retry shortly."
                 )
-            self._queue.extend(_Item(request, i) for i in range(len(texts)))
+            self._queue.extend(_Item(request, i) for i in range(len(items)))
             self._cond.notify_all()
         request.done.wait()
         if request.error is not None:
             raise request.error
         outputs = [text if text is not None else "" for text in request.outputs]
-        return Generated(outputs, sum(request.sizes), round(request.output_tokens))
+        return Generated(
+            outputs, sum(item.size for item in request.items), round(request.output_tokens)
+        )
 
     def close(self) -> None:
         """Stop the workers once the queue is empty."""
@@ -193,7 +215,9 @@ class BatchScheduler:
         settings = self._queue[0].request.settings
         candidates = [item for item in self._queue if item.request.settings == settings]
         sizes = [item.size for item in candidates]
-        first = plan_batches(sizes, self._budget(sizes))[0]
+        # Arrival order (oldest request first, each in index order), not longest-first over the
+        # whole queue: the first paragraph of a streamed article goes in the first batch.
+        first = fill_batch(sizes, self._budget(sizes))
         batch = [candidates[i] for i in first]
         taken = {id(item) for item in batch}
         self._queue = [item for item in self._queue if id(item) not in taken]
@@ -216,7 +240,7 @@ class BatchScheduler:
     def _run_batch(self, batch: list[_Item]) -> None:
         try:
             generated = self.engine.generate(
-                [item.request.texts[item.index] for item in batch], batch[0].request.settings
+                [item.encoded for item in batch], batch[0].request.settings
             )
         except BaseException as exc:  # fail this batch's callers, never the worker thread
             self._fail(batch, exc)
@@ -268,7 +292,7 @@ class BatchScheduler:
                 log.exception("an output callback failed; the request goes on")
         if request.progress is not None and not failed:
             try:
-                request.progress(len(request.texts) - left, len(request.texts))
+                request.progress(len(request.items) - left, len(request.items))
             except Exception:  # a caller's reporting must not end this worker thread
                 log.exception("a progress callback failed; the request goes on")
         if left == 0:

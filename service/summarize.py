@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from service.engines.base import GenerationSettings, Seq2SeqEngine
+from service.engines.base import Encoded, EncodingMemo, GenerationSettings, TokenCounter
 from service.scheduler import BatchScheduler
-from service.text.chunking import pack, split_to_fit
+from service.text.chunking import CountTokens, pack, split_to_fit
 from service.text.segment import split_sentences
 
 Strategy = Literal["single", "map_reduce"]
@@ -33,21 +33,30 @@ class SummaryResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def chunk_paragraphs(paragraphs: Sequence[str], engine: Seq2SeqEngine) -> list[str]:
+def _chunk(paragraphs: Sequence[str], count: CountTokens, window: int) -> list[str]:
+    units: list[str] = []
+    for paragraph, size in zip(paragraphs, count(paragraphs), strict=True):
+        if size <= window:
+            units.append(paragraph)
+            continue
+        for sentence in split_sentences(paragraph, "en"):
+            units.extend(split_to_fit(sentence, count, window))
+    return pack(units, count, window)
+
+
+def chunk_paragraphs(paragraphs: Sequence[str], engine: TokenCounter) -> list[str]:
     """Pack paragraphs into window-sized chunks; cut a too-long paragraph at sentences first.
 
     Exact: every chunk is measured as the engine will encode it (`pack` counts the joined
     text), so none exceeds the window whatever the joins and the tokenizer add.
     """
-    window = engine.max_input_tokens
-    units: list[str] = []
-    for paragraph, size in zip(paragraphs, engine.count_tokens(paragraphs), strict=True):
-        if size <= window:
-            units.append(paragraph)
-            continue
-        for sentence in split_sentences(paragraph, "en"):
-            units.extend(split_to_fit(sentence, engine.count_tokens, window))
-    return pack(units, engine.count_tokens, window)
+    return _chunk(paragraphs, engine.count_tokens, engine.max_input_tokens)
+
+
+def encoded_chunks(paragraphs: Sequence[str], memo: EncodingMemo) -> list[Encoded]:
+    """`chunk_paragraphs`, encoded: the chunks come from `memo`, so the encoding `pack`
+    measured is the one the model reads, and no text is tokenized twice."""
+    return memo.encode(_chunk(paragraphs, memo.count_tokens, memo.max_input_tokens))
 
 
 def extract_key_points(summary: str, limit: int) -> list[str]:
@@ -70,8 +79,8 @@ def summarize_paragraphs(
 ) -> SummaryResult:
     """Summarize English paragraphs; text longer than the window is summarized chunk by chunk,
     then the joined partial summaries are summarized again, until one pass fits."""
-    engine = scheduler.engine
-    chunks = chunk_paragraphs([p for p in paragraphs if p.strip()], engine)
+    memo = EncodingMemo(scheduler.engine)  # each text tokenized once, whatever measures it
+    chunks = encoded_chunks([p for p in paragraphs if p.strip()], memo)
     first_chunks = len(chunks)
     partials: list[str] = []
     rounds = input_tokens = output_tokens = 0
@@ -86,7 +95,7 @@ def summarize_paragraphs(
             summary = outputs[0]
             break
         partials.extend(outputs)
-        next_chunks = chunk_paragraphs(outputs, engine)
+        next_chunks = encoded_chunks(outputs, memo)
         if rounds >= _MAX_ROUNDS or len(next_chunks) >= len(chunks):
             # Partial summaries no longer shrink: report them all rather than drop any.
             summary = " ".join(outputs)

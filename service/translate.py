@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from service.engines.base import GenerationSettings
+from service.engines.base import Encoded, EncodingMemo, GenerationSettings
 from service.glossary.protect import ProtectedSentence, report, restore
 from service.results import GlossaryUse
 from service.scheduler import BatchScheduler, OutputSink, Progress
@@ -37,17 +37,23 @@ def translate_sentences(
     pieces are translated and joined again, so nothing is truncated. `on_output` hears
     (sentence index, its translation) as each sentence's last piece lands (from a scheduler
     worker thread, in any order).
+
+    Each sentence is tokenized once, and the scheduler and the model reuse that encoding; only
+    an over-long sentence is measured again while it is cut, and its pieces are encoded once.
     """
     engine = scheduler.engine
     window = engine.max_input_tokens
-    pieces: list[str] = []
+    pieces: list[Encoded] = []
     owner: list[int] = []
     split_count = 0
-    sizes = engine.count_tokens(sentences)
-    for index, (sentence, size) in enumerate(zip(sentences, sizes, strict=True)):
-        parts = (
-            [sentence] if size <= window else split_to_fit(sentence, engine.count_tokens, window)
-        )
+    for index, item in enumerate(engine.encode(sentences)):
+        if item.size <= window:
+            pieces.append(item)
+            owner.append(index)
+            continue
+        # The pieces split_to_fit measures are the ones encoded, and the sentence is known.
+        memo = EncodingMemo(engine, [item])
+        parts = memo.encode(split_to_fit(item.text, memo.count_tokens, window))
         split_count += len(parts) > 1
         pieces.extend(parts)
         owner.extend([index] * len(parts))

@@ -6,14 +6,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from service.engines.base import Generated, GenerationSettings, ModelInfo, Seq2SeqEngine, Task
-from service.scheduler import BatchScheduler
+from service.engines.base import (
+    Encoded,
+    Generated,
+    GenerationSettings,
+    ModelInfo,
+    Seq2SeqEngine,
+    Task,
+)
+from service.scheduler import BatchScheduler, OutputSink, Progress
 
 
 class RecordingEngine:
     """Counts one token per word plus one, and 'generates' with a visible function of the input.
 
-    It checks the window like a real model, and records every batch it receives.
+    It checks the window like a real model, and records every batch it receives (as texts).
+    Its encoding is `count_tokens` ids, so a test that swaps in a real tokenizer's count gets
+    real sizes everywhere.
     """
 
     def __init__(
@@ -26,6 +35,8 @@ class RecordingEngine:
         self.window = window
         self.transform = transform
         self.batches: list[list[str]] = []
+        self.encoded: list[str] = []
+        """Every text encoded so far, in order (each once, where the callers are right)."""
 
     @property
     def max_input_tokens(self) -> int:
@@ -34,10 +45,18 @@ class RecordingEngine:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(text.split()) + 1 for text in texts]
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        sizes = self.count_tokens(texts)
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        self.encoded.extend(texts)
+        return [
+            Encoded(text, tuple(range(n)))
+            for text, n in zip(texts, self.count_tokens(texts), strict=True)
+        ]
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        sizes = [item.size for item in inputs]
         assert max(sizes) <= self.window, "the engine received an input longer than its window"
-        self.batches.append(list(texts))
+        texts = [item.text for item in inputs]
+        self.batches.append(texts)
         outputs = [self.transform(text) for text in texts]
         return Generated(outputs, sum(sizes), sum(self.count_tokens(outputs)))
 
@@ -47,6 +66,17 @@ class RecordingEngine:
     @property
     def inputs(self) -> list[str]:
         return [text for batch in self.batches for text in batch]
+
+
+def run_texts(
+    scheduler: BatchScheduler,
+    texts: Sequence[str],
+    settings: GenerationSettings,
+    progress: Progress | None = None,
+    on_output: OutputSink | None = None,
+) -> Generated:
+    """`scheduler.run` on texts, encoded by its engine first (as translate and summarize do)."""
+    return scheduler.run(scheduler.engine.encode(texts), settings, progress, on_output)
 
 
 def scheduler_for(
@@ -81,17 +111,21 @@ class RaisingEngine:
     def max_input_tokens(self) -> int:
         return self.engine.max_input_tokens
 
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return self.engine.encode(texts)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.engine.count_tokens(texts)
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        texts = [item.text for item in inputs]
         if any(word in text for text in texts for word in self.poison):
             self.failed_batches.append(list(texts))
             self.failing.set()
             if self.hold:
                 self.release.wait(30)
             raise RuntimeError("simulated device fault: CUDA error: an illegal memory access")
-        generated = self.engine.generate(texts, settings)
+        generated = self.engine.generate(inputs, settings)
         self.served_batches.append(list(texts))
         return generated
 

@@ -12,7 +12,7 @@ from service.api.app import create_app
 from service.article import ArticleInput
 from service.cache import LRUCache, article_key
 from service.config import Settings
-from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
+from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
 from service.pipeline import Pipeline
 from service.results import ModelUsed
 
@@ -37,9 +37,12 @@ class Recorder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.inner.count_tokens(texts)
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        self.inputs.extend(texts)
-        return self.inner.generate(texts, settings)
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return self.inner.encode(texts)
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        self.inputs.extend(item.text for item in inputs)
+        return self.inner.generate(inputs, settings)
 
     def check(self) -> None:
         self.inner.check()

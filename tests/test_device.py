@@ -1,5 +1,5 @@
-"""Device and thread layout choice are pure functions: CUDA and core counts are faked here only,
-by passing them in."""
+"""Device choice is a pure function: CUDA is faked here only, by passing it in. (Thread layouts:
+tests/engines/test_registry.py.)"""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ import torch
 
 from service.device import (
     DeviceUnavailableError,
-    EngineName,
-    ModelTask,
-    ThreadLayout,
     choose_prober,
     detect_device,
     resolve_device,
-    resolve_threads,
 )
 
 
@@ -72,48 +68,3 @@ def test_prober_is_ctranslate2_only_when_torch_would_be_loaded_for_nothing(
     assert choose_prober(torch_needed=needed, torch_loaded=loaded, ctranslate2_installed=ct2) == (
         expected
     )
-
-
-@pytest.mark.parametrize(
-    ("task", "engine", "device", "cores", "inter", "intra", "expected"),
-    [
-        # Nothing set, CTranslate2 on the CPU: translation in parallel, summaries two at once.
-        ("translation", "ctranslate2", "cpu", 2, None, None, (2, 1)),
-        ("summary", "ctranslate2", "cpu", 2, None, None, (2, 1)),
-        ("translation", "ctranslate2", "cpu", 16, None, None, (16, 1)),
-        ("summary", "ctranslate2", "cpu", 16, None, None, (2, 8)),
-        ("translation", "ctranslate2", "cpu", 1, None, None, (1, 1)),
-        ("summary", "ctranslate2", "cpu", 0, None, None, (1, 1)),
-        # Both set: taken as they are, for either model.
-        ("translation", "ctranslate2", "cpu", 2, 1, 2, (1, 2)),
-        ("summary", "ctranslate2", "cpu", 2, 2, 1, (2, 1)),
-        ("translation", "ctranslate2", "cpu", 2, 4, 4, (4, 4)),
-        # One set: the other fills the cores.
-        ("translation", "ctranslate2", "cpu", 8, None, 2, (4, 2)),
-        ("translation", "ctranslate2", "cpu", 2, None, 2, (1, 2)),
-        ("translation", "ctranslate2", "cpu", 2, None, 4, (1, 4)),
-        ("summary", "ctranslate2", "cpu", 8, None, 2, (1, 2)),
-        ("translation", "ctranslate2", "cpu", 8, 2, None, (2, 4)),
-        ("summary", "ctranslate2", "cpu", 8, 4, None, (4, 2)),
-        ("summary", "ctranslate2", "cpu", 2, 4, None, (4, 1)),
-        # CTranslate2 on CUDA: one call at a time unless set; intra = cores (CPU-side work).
-        ("translation", "ctranslate2", "cuda", 8, None, None, (1, 8)),
-        ("summary", "ctranslate2", "cuda", 8, 2, None, (2, 8)),
-        # transformers: one call at a time per model (its lock), torch threads = setting or cores.
-        ("translation", "transformers", "cpu", 2, None, None, (1, 2)),
-        ("summary", "transformers", "cpu", 2, None, None, (1, 2)),
-        ("translation", "transformers", "cpu", 8, 4, 3, (1, 3)),
-        ("summary", "transformers", "cuda", 8, None, None, (1, 8)),
-    ],
-)
-def test_thread_layout(
-    task: ModelTask,
-    engine: EngineName,
-    device: str,
-    cores: int,
-    inter: int | None,
-    intra: int | None,
-    expected: tuple[int, int],
-) -> None:
-    layout = resolve_threads(task, engine, device, cores, inter=inter, intra=intra)
-    assert layout == ThreadLayout(*expected)

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.engines.base import Generated, GenerationSettings
+from service.engines.base import Encoded, Generated, GenerationSettings
 from service.errors import InferenceFailedError, OverloadedError
 from service.scheduler import BatchScheduler
-from tests.fakes import RecordingEngine
+from tests.fakes import RecordingEngine, run_texts
 
 DEFAULTS = GenerationSettings()
 
@@ -25,7 +25,7 @@ def test_sixteen_callers_share_batches_and_get_their_own_texts() -> None:
     def call(caller: int) -> list[str]:
         texts = [f"appelant {caller} phrase {i} " + "mot " * ((caller + i) % 5) for i in range(12)]
         start.wait()
-        result = scheduler.run(texts, DEFAULTS)
+        result = run_texts(scheduler, texts, DEFAULTS)
         assert result.texts == [f"<{t}>" for t in texts]
         return result.texts
 
@@ -43,7 +43,7 @@ def test_batches_respect_the_token_budget_and_length_order() -> None:
     engine = RecordingEngine(window=64)
     scheduler = BatchScheduler(engine, batch_tokens=30, wait_ms=0, max_queued=1000)
     texts = ["un " * n for n in (1, 9, 3, 7, 5, 2)]
-    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
     for batch in engine.batches:
         sizes = engine.count_tokens(batch)
         assert len(batch) == 1 or len(batch) * max(sizes) <= 30
@@ -59,24 +59,24 @@ class BlockingEngine(RecordingEngine):
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         self.started.set()
         self.release.wait(10)
-        return super().generate(texts, settings)
+        return super().generate(inputs, settings)
 
 
 def test_full_queue_is_refused_at_once() -> None:
     engine = BlockingEngine()
     scheduler = BatchScheduler(engine, batch_tokens=8, wait_ms=0, max_queued=5)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        first = pool.submit(scheduler.run, ["a"], DEFAULTS)
+        first = pool.submit(run_texts, scheduler, ["a"], DEFAULTS)
         assert engine.started.wait(5)
-        second = pool.submit(scheduler.run, ["b", "c", "d", "e"], DEFAULTS)
+        second = pool.submit(run_texts, scheduler, ["b", "c", "d", "e"], DEFAULTS)
         deadline = time.monotonic() + 5
         while scheduler.queued < 4 and time.monotonic() < deadline:
             time.sleep(0.005)
         with pytest.raises(OverloadedError, match="DEPECHE_MAX_QUEUED_SENTENCES"):
-            scheduler.run(["f", "g"], DEFAULTS)
+            run_texts(scheduler, ["f", "g"], DEFAULTS)
         engine.release.set()
         assert first.result(5).texts == ["<a>"]
         assert second.result(5).texts == ["<b>", "<c>", "<d>", "<e>"]
@@ -85,14 +85,14 @@ def test_full_queue_is_refused_at_once() -> None:
 
 def test_engine_failure_reaches_the_caller_as_inference_failed() -> None:
     class Failing(RecordingEngine):
-        def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+        def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
             raise RuntimeError("model exploded")
 
     scheduler = BatchScheduler(Failing(window=64), batch_tokens=100, wait_ms=0, max_queued=100)
     with pytest.raises(
         InferenceFailedError, match=r"translation model failed.*RuntimeError"
     ) as info:
-        scheduler.run(["une phrase"], DEFAULTS)
+        run_texts(scheduler, ["une phrase"], DEFAULTS)
     assert info.value.status == 500
     assert info.value.code == "inference_failed"
     assert isinstance(info.value.__cause__, RuntimeError)
@@ -110,22 +110,22 @@ class PoisonEngine(RecordingEngine):
         self.failing = threading.Event()
         self.release = threading.Event()
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        if any("poison" in text for text in texts):
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if any("poison" in item.text for item in inputs):
             self.failing.set()
             if self.hold:
                 self.release.wait(10)
             raise RuntimeError("device fault")
-        return super().generate(texts, settings)
+        return super().generate(inputs, settings)
 
 
 def test_a_failing_batch_fails_only_its_requests_and_the_scheduler_keeps_serving() -> None:
     engine = PoisonEngine(hold=True)
     scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=0, max_queued=100)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        failing = pool.submit(scheduler.run, ["poison", "autre"], DEFAULTS)
+        failing = pool.submit(run_texts, scheduler, ["poison", "autre"], DEFAULTS)
         assert engine.failing.wait(5)
-        other = pool.submit(scheduler.run, ["un", "deux"], DEFAULTS)  # queued: another batch
+        other = pool.submit(run_texts, scheduler, ["un", "deux"], DEFAULTS)  # queued: another batch
         deadline = time.monotonic() + 5
         while scheduler.queued < 2 and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -135,7 +135,7 @@ def test_a_failing_batch_fails_only_its_requests_and_the_scheduler_keeps_serving
             failing.result(5)
         assert other.result(5).texts == ["<un>", "<deux>"]
     # Afterwards the same worker thread serves new work as before.
-    assert scheduler.run(["trois"], DEFAULTS).texts == ["<trois>"]
+    assert run_texts(scheduler, ["trois"], DEFAULTS).texts == ["<trois>"]
     assert scheduler.batches_failed == 1
     assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
@@ -149,7 +149,7 @@ def test_requests_sharing_the_failed_batch_each_get_their_own_error() -> None:
     def call(texts: list[str]) -> BaseException | None:
         start.wait()
         try:
-            scheduler.run(texts, DEFAULTS)
+            run_texts(scheduler, texts, DEFAULTS)
         except InferenceFailedError as exc:
             return exc
         return None
@@ -171,13 +171,16 @@ def test_a_failed_request_leaves_its_other_texts_unrun() -> None:
     scheduler = BatchScheduler(engine, batch_tokens=2, wait_ms=0, max_queued=100)
     progress: list[tuple[int, int]] = []
     with pytest.raises(InferenceFailedError):
-        scheduler.run(
-            ["poison", "b", "c", "d", "e"], DEFAULTS, lambda d, t: progress.append((d, t))
+        run_texts(
+            scheduler,
+            ["poison", "b", "c", "d", "e"],
+            DEFAULTS,
+            lambda d, t: progress.append((d, t)),
         )
     assert scheduler.queued == 0
     assert engine.inputs == [], "the longest-first plan runs `poison` first; nothing after"
     assert progress == [], "no progress reported for dropped texts"
-    assert scheduler.run(["f"], DEFAULTS).texts == ["<f>"]
+    assert run_texts(scheduler, ["f"], DEFAULTS).texts == ["<f>"]
     scheduler.close()
 
 
@@ -189,8 +192,8 @@ def test_a_raising_progress_callback_does_not_stop_the_worker() -> None:
     def broken(done: int, total: int) -> None:
         raise OSError("the job table is gone")
 
-    assert scheduler.run(["a", "b"], DEFAULTS, broken).texts == ["<a>", "<b>"]
-    assert scheduler.run(["c"], DEFAULTS).texts == ["<c>"]
+    assert run_texts(scheduler, ["a", "b"], DEFAULTS, broken).texts == ["<a>", "<b>"]
+    assert run_texts(scheduler, ["c"], DEFAULTS).texts == ["<c>"]
     assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
 
@@ -201,7 +204,9 @@ def test_each_output_is_heard_as_it_lands_before_run_returns() -> None:
     )
     heard: list[tuple[int, str]] = []
     texts = ["un", "deux deux", "trois trois trois", "quatre"]
-    result = scheduler.run(texts, DEFAULTS, on_output=lambda i, text: heard.append((i, text)))
+    result = run_texts(
+        scheduler, texts, DEFAULTS, on_output=lambda i, text: heard.append((i, text))
+    )
     scheduler.close()
     assert sorted(heard) == [(i, f"<{t}>") for i, t in enumerate(texts)]
     assert result.texts == [f"<{t}>" for t in texts]
@@ -215,7 +220,7 @@ def test_a_raising_output_callback_does_not_stop_the_worker() -> None:
     def broken(index: int, text: str) -> None:
         raise OSError("the client went away")
 
-    assert scheduler.run(["a", "b"], DEFAULTS, on_output=broken).texts == ["<a>", "<b>"]
+    assert run_texts(scheduler, ["a", "b"], DEFAULTS, on_output=broken).texts == ["<a>", "<b>"]
     assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
 
@@ -224,8 +229,8 @@ def test_different_settings_never_share_a_batch() -> None:
     engine = RecordingEngine(window=64)
     scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=30, max_queued=100)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        greedy = pool.submit(scheduler.run, ["un", "deux"], GenerationSettings(num_beams=1))
-        beams = pool.submit(scheduler.run, ["trois"], GenerationSettings(num_beams=4))
+        greedy = pool.submit(run_texts, scheduler, ["un", "deux"], GenerationSettings(num_beams=1))
+        beams = pool.submit(run_texts, scheduler, ["trois"], GenerationSettings(num_beams=4))
         assert greedy.result(5).texts == ["<un>", "<deux>"]
         assert beams.result(5).texts == ["<trois>"]
     assert sorted(map(sorted, engine.batches)) == [["deux", "un"], ["trois"]]
@@ -242,14 +247,14 @@ class ConcurrencyEngine(RecordingEngine):
         self.most_active = 0
         self._count = threading.Lock()
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         with self._count:
             self.active += 1
             self.most_active = max(self.most_active, self.active)
         time.sleep(self.seconds)
         with self._count:
             self.active -= 1
-        return super().generate(texts, settings)
+        return super().generate(inputs, settings)
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -262,7 +267,7 @@ def test_one_article_is_shared_out_among_idle_workers(workers: int) -> None:
     )
     texts = [f"phrase {i} " + "mot " * (i % 4) for i in range(12)]
     started = time.monotonic()
-    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
     elapsed = time.monotonic() - started
     scheduler.close()
     assert len(engine.batches) == workers
@@ -275,7 +280,7 @@ def test_a_single_worker_keeps_one_batch() -> None:
     engine = ConcurrencyEngine(seconds=0.01)
     scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=1000)
     texts = [f"phrase {i}" for i in range(12)]
-    assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
     scheduler.close()
     assert len(engine.batches) == 1
     assert engine.most_active == 1
@@ -289,11 +294,11 @@ class FirstBatchBlocks(RecordingEngine):
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        if "premier" in texts:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if "premier" in [item.text for item in inputs]:
             self.started.set()
             self.release.wait(10)
-        return super().generate(texts, settings)
+        return super().generate(inputs, settings)
 
 
 def test_a_busy_worker_leaves_a_full_batch_to_the_idle_one() -> None:
@@ -302,10 +307,10 @@ def test_a_busy_worker_leaves_a_full_batch_to_the_idle_one() -> None:
     engine = FirstBatchBlocks()
     scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=0, max_queued=1000, workers=2)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(scheduler.run, ["premier"], DEFAULTS)
+        first = pool.submit(run_texts, scheduler, ["premier"], DEFAULTS)
         assert engine.started.wait(5)
         texts = [f"phrase {i}" for i in range(10)]
-        assert scheduler.run(texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+        assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
         assert len(engine.batches) == 1  # the blocked batch has not been recorded yet
         engine.release.set()
         assert first.result(5).texts == ["<premier>"]
@@ -318,8 +323,44 @@ def test_workers_outlive_rounds_where_another_worker_took_everything() -> None:
     engine = RecordingEngine(window=64)
     scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=5, max_queued=100, workers=3)
     for i in range(5):
-        assert scheduler.run([f"phrase {i}"], DEFAULTS).texts == [f"<phrase {i}>"]
+        assert run_texts(scheduler, [f"phrase {i}"], DEFAULTS).texts == [f"<phrase {i}>"]
     time.sleep(0.05)  # past every worker's gathering wait
     assert all(thread.is_alive() for thread in scheduler._threads)
     scheduler.close()
     assert not any(thread.is_alive() for thread in scheduler._threads)
+
+
+def test_batches_fill_in_arrival_order_so_the_first_paragraph_comes_first() -> None:
+    # Longest-first over the whole queue would run the long sentences at the end of the
+    # article first; a stream's first paragraph must be in the first batch.
+    engine = RecordingEngine(window=64)
+    scheduler = BatchScheduler(engine, batch_tokens=40, wait_ms=0, max_queued=1000)
+    texts = ["court", "bref", *["mot " * 19 for _ in range(3)], "fin"]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    assert sorted(engine.batches[0]) == ["bref", "court"]
+    for batch in engine.batches:
+        sizes = engine.count_tokens(batch)
+        assert len(batch) == 1 or len(batch) * max(sizes) <= 40
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_an_older_request_is_served_before_a_newer_one() -> None:
+    engine = FirstBatchBlocks()
+    scheduler = BatchScheduler(engine, batch_tokens=6, wait_ms=0, max_queued=1000)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        blocker = pool.submit(run_texts, scheduler, ["premier"], DEFAULTS)
+        assert engine.started.wait(5)
+        older = pool.submit(run_texts, scheduler, ["a", "b", "c"], DEFAULTS)
+        deadline = time.monotonic() + 5
+        while scheduler.queued < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        newer = pool.submit(run_texts, scheduler, ["un mot plus long"], DEFAULTS)
+        while scheduler.queued < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        engine.release.set()
+        assert blocker.result(5).texts == ["<premier>"]
+        assert older.result(5).texts == ["<a>", "<b>", "<c>"]
+        assert newer.result(5).texts == ["<un mot plus long>"]
+    scheduler.close()
+    assert engine.batches[1] == ["a", "b", "c"], "longest-first would have run the newer first"

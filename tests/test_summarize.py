@@ -65,3 +65,15 @@ def test_too_few_points_is_a_warning_not_an_invention() -> None:
     )
     assert result.key_points == ["Only one sentence."]
     assert any("fewer than the 3" in w for w in result.warnings)
+
+
+def test_no_text_is_tokenized_twice_on_the_way_to_the_model() -> None:
+    # Chunking measures paragraphs and joined chunks; the scheduler and the model reuse those
+    # encodings instead of tokenizing each chunk again.
+    engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    paragraphs = [
+        f"Paragraph {i} says something. It adds detail {i}. More words here." for i in range(30)
+    ]
+    summarize_paragraphs(scheduler_for(engine, 400), paragraphs, DEFAULTS, max_points=4)
+    assert len(engine.encoded) == len(set(engine.encoded))
+    assert set(engine.inputs) <= set(engine.encoded)

@@ -68,3 +68,20 @@ def test_tiny_marian_reproduces_the_memorized_pairs(
     french = [fr for fr, _ in memorized_pairs]
     result = translate_sentences(pipeline.translation_scheduler, french, DEFAULTS)
     assert result.sentences == [en for _, en in memorized_pairs]
+
+
+def test_each_sentence_is_tokenized_once() -> None:
+    # The scheduler and the model reuse the encoding: nothing downstream tokenizes again.
+    engine = RecordingEngine(window=50)
+    sentences = [f"phrase {i} " + "mot " * (i % 7) for i in range(12)]
+    translate_sentences(scheduler_for(engine, 40), sentences, DEFAULTS)
+    assert engine.encoded == sentences
+
+
+def test_only_the_pieces_of_a_long_sentence_are_measured_again() -> None:
+    engine = RecordingEngine(window=8)
+    long_sentence = "un deux trois quatre, cinq six sept huit, neuf dix onze douze, treize quatorze"
+    translate_sentences(scheduler_for(engine, 64), ["Court.", long_sentence, "Fin."], DEFAULTS)
+    assert engine.encoded[:3] == ["Court.", long_sentence, "Fin."]
+    assert len(engine.encoded) == len(set(engine.encoded)), "no text encoded twice"
+    assert set(engine.inputs) <= set(engine.encoded)

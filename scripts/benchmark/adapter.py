@@ -1,10 +1,10 @@
 """Every call the bench makes into the service's engines and scheduler, in one place.
 
 The engine rows load their models with the service's loader and run them through its
-`BatchScheduler`, so they measure the code the service runs. When the engine interface
-changes (tokenize once: `encode(texts)` then `generate(encoded, settings)`, and
-`BatchScheduler.run(encoded, ...)`), this module is the one to change: `Inputs` becomes the
-encoded items, `prepare` calls `encode`, and the rest of the bench is untouched.
+`BatchScheduler`, so they measure the code the service runs. Text is tokenized once, as in the
+service: `prepare` encodes (`engine.encode`) before any timing starts, and `generate` and
+`run` hand those encodings to the engine and the scheduler. When the engine interface changes,
+this module is the one to change.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 from benchmark.common import BATCH_TOKENS, BATCH_WAIT_MS
 
-Inputs = list[str]
-"""What the engines and the scheduler take: today the texts themselves."""
+Inputs = list[Any]
+"""What the engines and the scheduler take: `service.engines.base.Encoded` items."""
 
 
 @dataclass
@@ -41,7 +41,8 @@ def load(
     """Load `folder` as the service would with DEPECHE_ENGINE=`engine`, DEPECHE_PRECISION=
     `precision` and the given threads; a scheduler with `inter` workers runs it."""
     from service.device import detect_device
-    from service.engines.loader import ModelSource, load_engine
+    from service.engines.loader import ModelSource
+    from service.engines.registry import load_engine
     from service.scheduler import BatchScheduler
 
     chosen = detect_device(device, torch_needed=engine == "transformers")  # type: ignore[arg-type]
@@ -78,8 +79,9 @@ def count(model: Loaded, texts: Sequence[str]) -> list[int]:
 
 
 def prepare(model: Loaded, texts: Sequence[str]) -> Inputs:
-    """The engine's input for `texts`, made before any timing starts."""
-    return list(texts)
+    """The engine's input for `texts` (their encodings), made before any timing starts."""
+    encoded: Inputs = model.engine.encode(list(texts))
+    return encoded
 
 
 def forced(model: Loaded, steps: int, beams: int) -> Any:

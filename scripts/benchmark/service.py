@@ -346,7 +346,7 @@ def worker_auto_copies(spec: dict[str, Any]) -> dict[str, Any]:
     as the ready target assumes."""
     os.environ.update(spec["env"])
     from service.config import Settings
-    from service.engines.loader import prepare_models
+    from service.engines.registry import prepare_models
 
     started = time.perf_counter()
     prepared = prepare_models(Settings())

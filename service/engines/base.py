@@ -44,6 +44,21 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """One input as the model sees it: tokenized once, then batched and generated from."""
+
+    text: str
+    """The text as given (kept for logs, tests and test doubles)."""
+    ids: tuple[int, ...]
+    """Token ids as the model sees them, special tokens included."""
+
+    @property
+    def size(self) -> int:
+        """Tokens the model reads: what the window and the batch budget count."""
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
 class Generated:
     """Outputs of one `generate` call, in input order, with token counts for the meta."""
 
@@ -62,17 +77,75 @@ class Seq2SeqEngine(Protocol):
         """The model's input window in tokens, special tokens included."""
         ...
 
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Each text tokenized as the model will read it (special tokens included), once."""
+        ...
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token count of each text as the model would see it (special tokens included)."""
         ...
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        """Generate one output per input text, in order. Inputs must fit the window."""
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        """Generate one output per encoded input, in order. Inputs must fit the window."""
         ...
 
     def check(self) -> None:
         """Run a tiny tensor operation on the model's device; raise if the device is unusable."""
         ...
+
+
+class TokenCounter(Protocol):
+    """What measuring text against a window needs: the window and the token counts."""
+
+    @property
+    def max_input_tokens(self) -> int: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class Encoder(Protocol):
+    """What cutting text to a window needs: the window and the encoding."""
+
+    @property
+    def max_input_tokens(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]: ...
+
+
+class EncodingMemo:
+    """One job's encodings, each distinct text encoded once: `count_tokens` for
+    `split_to_fit` and `pack`, then `encode` hands the scheduler the very same `Encoded`, so
+    what was measured is what runs and nothing is tokenized twice. Lives for one call."""
+
+    def __init__(self, engine: Encoder, known: Sequence[Encoded] = ()) -> None:
+        self.engine = engine
+        self._seen: dict[str, Encoded] = {item.text: item for item in known}
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.engine.max_input_tokens
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        missing = [text for text in dict.fromkeys(texts) if text not in self._seen]
+        if missing:
+            for item in self.engine.encode(missing):
+                self._seen[item.text] = item
+        return [self._seen[text] for text in texts]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [item.size for item in self.encode(texts)]
+
+
+def encode_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[Encoded]:
+    """Each text's token ids, special tokens included, under the engine's lock: fast
+    tokenizers are not safe to share across threads."""
+    if not texts:
+        return []
+    with lock:
+        encoded = tokenizer(list(texts), truncation=False, verbose=False)
+    return [
+        Encoded(text, tuple(ids)) for text, ids in zip(texts, encoded["input_ids"], strict=True)
+    ]
 
 
 def count_tokens_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[int]:

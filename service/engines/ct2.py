@@ -14,6 +14,7 @@ so that greedy decoding gives the same tokens as the transformers engine in floa
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Sequence
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.engines.base import Generated, GenerationSettings, ModelInfo, count_tokens_locked
+from service.engines.base import (
+    Encoded,
+    Generated,
+    GenerationSettings,
+    ModelInfo,
+    count_tokens_locked,
+    encode_locked,
+)
 
 CT2_WEIGHTS = "model.bin"
 """The file that marks a folder as a converted CTranslate2 model."""
@@ -36,6 +44,17 @@ _VOCABULARY_FILES = ("shared_vocabulary.json", "target_vocabulary.json")
 
 # Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
 _NO_LIMIT = 1_000_000_000
+
+
+def ct2_installed() -> bool:
+    """Whether the ctranslate2 package is installed (without importing it)."""
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def weights_quantization(precision: str) -> str:
+    """The converted copy a CTranslate2 precision runs from: int8_bfloat16 computes with the
+    int8 weights (bfloat16 activations), every other precision has a copy of its own name."""
+    return "int8" if precision == "int8_bfloat16" else precision
 
 
 def is_converted(folder: Path) -> bool:
@@ -205,6 +224,9 @@ class CT2Seq2SeqEngine:
     def max_input_tokens(self) -> int:
         return self._window
 
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return encode_locked(self.tokenizer, self._lock, texts)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return count_tokens_locked(self.tokenizer, self._lock, texts)
 
@@ -229,18 +251,17 @@ class CT2Seq2SeqEngine:
             options["suppress_sequences"] = [list(tokens) for tokens in d.suppress]
         return options
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        if not texts:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if not inputs:
             return Generated([], 0, 0)
-        with self._lock:
-            encoded = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-            sources = [self.tokenizer.convert_ids_to_tokens(ids) for ids in encoded]
-        longest = max(len(ids) for ids in encoded)
+        longest = max(item.size for item in inputs)
         if longest > self._window:
             raise ValueError(
                 f"input of {longest} tokens exceeds the {self._window}-token window of "
                 f"{self.info.id}"
             )
+        with self._lock:  # the ids as CTranslate2's tokens: a vocabulary lookup, no tokenizing
+            sources = [self.tokenizer.convert_ids_to_tokens(list(item.ids)) for item in inputs]
         prefix = [list(self.defaults.prefix) for _ in sources] if self.defaults.prefix else None
         results = self.translator.translate_batch(
             sources, target_prefix=prefix, **self._options(settings)
@@ -251,7 +272,7 @@ class CT2Seq2SeqEngine:
             decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
         return Generated(
             [text.strip() for text in decoded],
-            sum(len(ids) for ids in encoded),
+            sum(item.size for item in inputs),
             sum(len(tokens) for tokens in hypotheses),
         )
 

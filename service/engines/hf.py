@@ -1,8 +1,8 @@
 """The transformers engine: a Hugging Face seq2seq model and tokenizer behind a lock.
 
 Precision: float32; bfloat16 and float16 by casting the weights; int8 by torch's dynamic
-quantization of every `nn.Linear` (CPU only). `service.device.resolve_precision` has already
-refused the combinations that cannot run.
+quantization of every `nn.Linear` (CPU only). `service.engines.registry.resolve_precision` has
+already refused the combinations that cannot run (the table is `hf_backend`'s).
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from typing import Any
 import torch
 
 from service.device import DeviceChoice, ResolvedPrecision
-from service.engines.base import Generated, GenerationSettings, ModelInfo, count_tokens_locked
+from service.engines.base import (
+    Encoded,
+    Generated,
+    GenerationSettings,
+    ModelInfo,
+    count_tokens_locked,
+    encode_locked,
+)
 
 # Tokenizers count well past the window; the model only ever sees inputs already cut to fit.
 _NO_LIMIT = 1_000_000_000
@@ -79,11 +86,33 @@ class HFSeq2SeqEngine:
     def max_input_tokens(self) -> int:
         return self._window
 
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return encode_locked(self.tokenizer, self._lock, texts)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return count_tokens_locked(self.tokenizer, self._lock, texts)
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        if not texts:
+    def _batch(self, inputs: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+        """The encoded inputs padded into one batch on the tokenizer's padding side, as
+        `tokenizer(texts, padding=True)` would make it, without tokenizing again."""
+        longest = max(item.size for item in inputs)
+        if longest > self._window:
+            raise ValueError(
+                f"input of {longest} tokens exceeds the {self._window}-token window of "
+                f"{self.info.id}"
+            )
+        pad_id = self.tokenizer.pad_token_id
+        ids = torch.full((len(inputs), longest), pad_id if pad_id is not None else 0)
+        mask = torch.zeros((len(inputs), longest), dtype=torch.long)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for row, item in enumerate(inputs):
+            span = slice(longest - item.size, longest) if left else slice(0, item.size)
+            ids[row, span] = torch.tensor(item.ids, dtype=torch.long)
+            mask[row, span] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if not inputs:
             return Generated([], 0, 0)
         kwargs: dict[str, Any] = {}
         if settings.num_beams is not None:
@@ -93,17 +122,13 @@ class HFSeq2SeqEngine:
         if settings.min_length is not None:
             kwargs["min_length"] = settings.min_length
         pad_id = self.tokenizer.pad_token_id
+        batch = {
+            name: tensor.to(self.device.device) for name, tensor in self._batch(inputs).items()
+        }
         with self._lock, torch.inference_mode():
-            batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, truncation=False)
-            if batch["input_ids"].shape[1] > self._window:
-                raise ValueError(
-                    f"input of {batch['input_ids'].shape[1]} tokens exceeds the "
-                    f"{self._window}-token window of {self.info.id}"
-                )
-            batch = batch.to(self.device.device)
             output = self.model.generate(**batch, **kwargs)
             decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
-        input_tokens = int(batch["attention_mask"].sum())
+        input_tokens = sum(item.size for item in inputs)
         generated = output[:, 1:]  # column 0 is the decoder start token, fed, not generated
         output_tokens = (
             int((generated != pad_id).sum()) if pad_id is not None else generated.numel()

@@ -1,35 +1,22 @@
-"""Where models come from (manifest, local folder, hub), which engine and precision run them,
-the CTranslate2 copy `DEPECHE_ENGINE=auto` makes of each (once, see `prepare_models`), and
-loading them with clear failures."""
+"""Where models come from: the manifest, a local folder, the Hugging Face cache or hub, and
+the CTranslate2 copy `DEPECHE_ENGINE=auto` makes of each (once, see `auto_source`), with the
+failures that name their fix. Which engine loads a source is `service.engines.registry`'s."""
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import json
 import logging
 import os
 import threading
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 
-from service.config import Precision, Settings
-from service.device import (
-    DeviceChoice,
-    EngineName,
-    PrecisionUnavailableError,
-    ResolvedPrecision,
-    ThreadLayout,
-    available_cores,
-    detect_device,
-    resolve_precision,
-    resolve_threads,
-)
-from service.engines.base import ModelInfo, Seq2SeqEngine, Task
+from service.config import Settings
+from service.engines.base import Task
 from service.engines.convert import (
     SOURCE_FILE,
     TOKENIZER_FILES,
@@ -39,17 +26,14 @@ from service.engines.convert import (
     ensure_converted,
     read_json,
 )
-from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
-
-if TYPE_CHECKING:
-    from service.engines.hf import HFSeq2SeqEngine
+from service.engines.ct2 import ct2_installed, is_converted, weights_quantization
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 TASKS: tuple[Task, ...] = ("translation", "summary")
 
-_ENV_NAME: dict[Task, str] = {
+ENV_NAME: dict[Task, str] = {
     "translation": "DEPECHE_TRANSLATION_MODEL",
     "summary": "DEPECHE_SUMMARY_MODEL",
 }
@@ -115,11 +99,6 @@ def _recorded_source(folder: Path) -> tuple[str | None, str]:
     return None, "local"
 
 
-def ctranslate2_available() -> bool:
-    """Whether the ctranslate2 package is installed (without importing it)."""
-    return importlib.util.find_spec("ctranslate2") is not None
-
-
 def converted_folder_name(local_dir: str, quantization: str) -> str:
     """Where the CTranslate2 conversion of `models/<local_dir>` goes (the service's and
     scripts/convert_models.py's)."""
@@ -141,11 +120,13 @@ def _converted_sibling(
     """The converted `models/<local_dir>-ct2-<q>` folder when the engine setting may use it."""
     if settings.engine == "transformers":
         return None
-    if settings.engine == "auto" and not ctranslate2_available():
+    if settings.engine == "auto" and not ct2_installed():
         return None
     if quantization is None:
         quantization = (
-            DEFAULT_CT2_QUANTIZATION if settings.precision == "auto" else settings.precision
+            DEFAULT_CT2_QUANTIZATION
+            if settings.precision == "auto"
+            else weights_quantization(settings.precision)
         )
     folder = settings.models_dir / converted_folder_name(entry["local_dir"], quantization)
     if not is_converted(folder) or _hub_copy_is_other(folder, entry["id"], revision):
@@ -159,8 +140,8 @@ def resolve_source(
     """Decide where `task`'s model comes from: setting, then fetched folder (its CTranslate2
     conversion first, unless DEPECHE_ENGINE=transformers), then the hub.
 
-    `quantization`: the CTranslate2 copy to look for (`prepare_models` passes the one for the
-    device); None: DEPECHE_PRECISION, or int8 when that is auto.
+    `quantization`: the CTranslate2 copy to look for (`registry.prepare_models` passes the one
+    for the device); None: DEPECHE_PRECISION's copy, or int8 when that is auto.
     """
     entry = read_manifest(settings.models_dir)[task]
     configured = settings.translation_model if task == "translation" else settings.summary_model
@@ -182,7 +163,7 @@ def resolve_source(
     return ModelSource(task, configured, revision or default_revision, False, configured)
 
 
-def _probe_hub(source: ModelSource, timeout_s: float) -> None:
+def probe_hub(source: ModelSource, timeout_s: float) -> None:
     """One quick request to the hub, so an unreachable hub fails in seconds, not minutes."""
     from huggingface_hub import constants
 
@@ -216,187 +197,33 @@ def _probe_hub(source: ModelSource, timeout_s: float) -> None:
             f"The Hugging Face Hub ({constants.ENDPOINT}) cannot be reached to download the "
             f"{source.task} model {source.location} ({type(exc).__name__}): run "
             f"`python scripts/fetch_models.py` on a machine with internet access and copy models/ "
-            f"here, or set {_ENV_NAME[source.task]} to a local model folder."
+            f"here, or set {ENV_NAME[source.task]} to a local model folder."
         ) from None
     if response.status_code in (401, 403):
         raise ModelLoadError(
             f"The hub refused access to {source.location} (HTTP {response.status_code}): set "
-            f"HF_TOKEN to a token that may read it, or choose another {_ENV_NAME[source.task]}."
+            f"HF_TOKEN to a token that may read it, or choose another {ENV_NAME[source.task]}."
         )
     if response.status_code == 404:
         raise ModelLoadError(
             f"The hub has no model {source.location} at revision {source.revision}: check "
-            f"{_ENV_NAME[source.task]} and its revision setting."
+            f"{ENV_NAME[source.task]} and its revision setting."
         )
 
 
-def _load_pretrained(
-    source: ModelSource,
-    device: DeviceChoice,
-    precision: ResolvedPrecision,
-    threads: ThreadLayout,
-    *,
-    local_only: bool,
-) -> HFSeq2SeqEngine:
-    # torch comes in here, with the first transformers model, and not before.
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from service.engines.hf import HFSeq2SeqEngine, apply_precision, dtype_name, load_dtype
-
-    kwargs: dict[str, Any] = {"local_files_only": local_only}
-    if not source.is_local:
-        kwargs["revision"] = source.revision
-    dtype = load_dtype(precision)
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
-    model = AutoModelForSeq2SeqLM.from_pretrained(source.location, dtype=dtype, **kwargs)
-    model.to(device.device)
-    model.eval()
-    model = apply_precision(model, precision)
-    info = ModelInfo(
-        source.task,
-        source.hub_id or source.location,
-        source.revision,
-        "transformers",
-        precision,
-        threads,
-    )
-    # The device check runs in the dtype of the weights (float32 around int8 kernels).
-    weights = dataclasses.replace(device, dtype=dtype_name(dtype))
-    return HFSeq2SeqEngine(model, tokenizer, info, weights)
-
-
-def choose_engine(requested: EngineSetting, source: ModelSource) -> EngineName:
-    """auto: CTranslate2 for a local folder with converted weights when ctranslate2 imports,
-    else transformers; an explicit setting is taken as it is."""
-    if requested != "auto":
-        return requested
-    if source.is_local and is_converted(Path(source.location)) and ctranslate2_available():
-        return "ctranslate2"
-    return "transformers"
-
-
-def _ct2_missing(source: ModelSource) -> ModelLoadError:
-    return ModelLoadError(
-        f"The {source.task} model {source.location} is a CTranslate2 conversion, but the "
-        "ctranslate2 package is not installed: run `pip install -r requirements.txt`."
-    )
-
-
-def _load_ct2(
-    source: ModelSource,
-    device: DeviceChoice,
-    precision: ResolvedPrecision,
-    threads: ThreadLayout,
-) -> CT2Seq2SeqEngine:
-    env = _ENV_NAME[source.task]
-    folder = Path(source.location)
-    if not source.is_local or not is_converted(folder):
-        raise ModelLoadError(
-            f"DEPECHE_ENGINE=ctranslate2 needs converted weights, and the {source.task} model "
-            f"{source.location} has no {CT2_WEIGHTS}: run `python scripts/convert_models.py`, "
-            f"set {env} to a converted folder, or set DEPECHE_ENGINE=auto."
-        )
-    if not ctranslate2_available():
-        raise _ct2_missing(source)
-    info = ModelInfo(
-        source.task,
-        source.hub_id or source.location,
-        source.revision,
-        "ctranslate2",
-        precision,
-        threads,
-    )
-    return CT2Seq2SeqEngine.load(
-        folder,
-        info,
-        device=device.device,
-        compute_type=precision,
-        intra_threads=threads.intra,
-        inter_threads=threads.inter,
-    )
-
-
-def load_engine(
-    source: ModelSource,
-    device: DeviceChoice,
-    *,
-    offline: bool,
-    hub_timeout_s: float,
-    engine: EngineSetting = "auto",
-    precision: Precision = "auto",
-    intra_threads: int | None = None,
-    inter_threads: int | None = None,
-) -> Seq2SeqEngine:
-    """Load one model with the engine and precision the settings ask for (auto: see
-    `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError.
-
-    `intra_threads` / `inter_threads` are what the settings ask of this model (None: derive
-    it); `resolve_threads` decides the layout, which `info.threads` reports. For transformers
-    the caller sets torch's (process-wide) thread count.
-    """
-    env = _ENV_NAME[source.task]
-    chosen = choose_engine(engine, source)
-    try:
-        resolved = resolve_precision(chosen, device.device, precision)
-    except PrecisionUnavailableError as exc:
-        raise ModelLoadError(str(exc)) from None
-    threads = resolve_threads(
-        source.task,
-        chosen,
-        device.device,
-        available_cores(),
-        inter=inter_threads,
-        intra=intra_threads,
-    )
-    if source.is_local and not (Path(source.location) / "config.json").is_file():
-        raise _missing_folder(source)
-    if chosen == "ctranslate2":
-        try:
-            return _load_ct2(source, device, resolved, threads)
-        except ModelLoadError:
-            raise
-        except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError for bad folders
-            raise _could_not_load(
-                source, exc, "a folder written by scripts/convert_models.py"
-            ) from exc
-    if source.is_local and is_converted(Path(source.location)):
-        if engine == "auto":  # chose transformers because ctranslate2 does not import
-            raise _ct2_missing(source)
-        raise ModelLoadError(
-            f"The {source.task} model folder {source.location} holds CTranslate2 weights "
-            f"({CT2_WEIGHTS}), which DEPECHE_ENGINE={engine} cannot load: set "
-            f"DEPECHE_ENGINE=auto or ctranslate2, or set {env} to the unconverted folder."
-        )
-    try:
-        if source.is_local:
-            return _load_pretrained(source, device, resolved, threads, local_only=True)
-        try:  # the local Hugging Face cache first: no network when the model is already there
-            return _load_pretrained(source, device, resolved, threads, local_only=True)
-        except OSError:
-            if offline:
-                raise _offline_error(source) from None
-        _probe_hub(source, hub_timeout_s)
-        log.info("downloading %s model %s@%s", source.task, source.location, source.revision)
-        return _load_pretrained(source, device, resolved, threads, local_only=False)
-    except ModelLoadError:
-        raise
-    except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for bad folders
-        raise _could_not_load(source, exc, "a seq2seq model saved with save_pretrained") from exc
-
-
-def _missing_folder(source: ModelSource) -> ModelLoadError:
+def missing_folder(source: ModelSource) -> ModelLoadError:
     return ModelLoadError(
         f"The {source.task} model folder {source.location} does not exist or holds no "
-        f"config.json: run `python scripts/fetch_models.py`, or set {_ENV_NAME[source.task]} to "
+        f"config.json: run `python scripts/fetch_models.py`, or set {ENV_NAME[source.task]} to "
         f"a folder written by save_pretrained."
     )
 
 
-def _could_not_load(source: ModelSource, exc: Exception, expected: str) -> ModelLoadError:
+def could_not_load(source: ModelSource, exc: Exception, expected: str) -> ModelLoadError:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ModelLoadError(
         f"The {source.task} model {source.location} could not be loaded ({first_line[:300]}): "
-        f"check that {_ENV_NAME[source.task]} names {expected}."
+        f"check that {ENV_NAME[source.task]} names {expected}."
     )
 
 
@@ -409,57 +236,7 @@ _SAFETENSORS = ("*.safetensors", "*.safetensors.index.json")
 _PYTORCH_BIN = ("pytorch_model*.bin", "pytorch_model.bin.index.json")
 
 
-@dataclass(frozen=True)
-class PreparedModels:
-    """Where both models load from, on which device, and what differs from what was asked."""
-
-    device: DeviceChoice
-    sources: dict[Task, ModelSource]
-    warnings: tuple[str, ...] = field(default=())
-    """One sentence per model that `auto` meant to serve on CTranslate2 but could not convert:
-    it runs on transformers, and /health and every response's `meta.warnings` say so."""
-
-
-def prepare_models(settings: Settings) -> PreparedModels:
-    """Resolve both models' sources and the device (ModelLoadError, DeviceUnavailableError).
-
-    With DEPECHE_ENGINE=auto and ctranslate2 installed, a model in transformers format (a local
-    folder, or a hub id once its snapshot is downloaded) is converted to CTranslate2 once,
-    in the precision `auto` runs on the device (int8 on the CPU, float16 on CUDA), and served
-    from the copy; later starts reuse it while its source is unchanged. A conversion that fails
-    or times out leaves the model on transformers, with a warning. DEPECHE_ENGINE=transformers
-    and =ctranslate2 convert nothing.
-    """
-    wants_ct2 = settings.engine == "ctranslate2" or (
-        settings.engine == "auto" and ctranslate2_available()
-    )
-    if settings.engine == "auto" and not wants_ct2:
-        log.warning("ctranslate2 is not installed: both models run on transformers, slower")
-    # The device first: the copy's precision depends on it. CTranslate2 answers for CUDA when
-    # both models are meant to run on it, so that a CTranslate2 service never imports torch.
-    device = detect_device(settings.device, torch_needed=not wants_ct2)
-    quantization: str | None = None
-    if settings.engine == "auto" and wants_ct2:
-        try:
-            quantization = resolve_precision("ctranslate2", device.device, settings.precision)
-        except PrecisionUnavailableError as exc:  # e.g. bfloat16 on the CPU: transformers runs it
-            log.info("DEPECHE_ENGINE=auto keeps transformers: %s", exc)
-    sources: dict[Task, ModelSource] = {}
-    warnings: list[str] = []
-    for task in TASKS:
-        source = resolve_source(task, settings, quantization=quantization)
-        if quantization is not None:
-            source, warning = _auto_source(task, source, settings, quantization)
-            if warning is not None:
-                warnings.append(warning)
-        sources[task] = source
-    on_torch = any(choose_engine(settings.engine, s) == "transformers" for s in sources.values())
-    if wants_ct2 and on_torch:  # a model fell back to transformers: torch decides the device
-        device = detect_device(settings.device, torch_needed=True)
-    return PreparedModels(device, sources, tuple(warnings))
-
-
-def _auto_source(
+def auto_source(
     task: Task, source: ModelSource, settings: Settings, quantization: str
 ) -> tuple[ModelSource, str | None]:
     """The CTranslate2 copy of `source` to serve, made or refreshed if needed; or `source` (or
@@ -470,7 +247,7 @@ def _auto_source(
     if is_converted(folder):
         return _refreshed(task, source, settings)
     if not (folder / "config.json").is_file():
-        raise _missing_folder(source)  # now, before the other model's download
+        raise missing_folder(source)  # now, before the other model's download
     out = _copy_location(folder, quantization, settings)
     identity = SourceIdentity(source.hub_id, source.revision)
     return _convert_or_fall_back(task, source, folder, out, quantization, identity, settings)
@@ -559,11 +336,11 @@ def _has_weights(folder: Path) -> bool:
     return any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
 
 
-def _offline_error(source: ModelSource) -> ModelLoadError:
+def offline_error(source: ModelSource) -> ModelLoadError:
     return ModelLoadError(
         f"The {source.task} model {source.location}@{source.revision} is not on this "
         f"machine and DEPECHE_OFFLINE=1 forbids downloading it: run `python "
-        f"scripts/fetch_models.py` where the hub is reachable, or set {_ENV_NAME[source.task]} "
+        f"scripts/fetch_models.py` where the hub is reachable, or set {ENV_NAME[source.task]} "
         f"to a local model folder."
     )
 
@@ -593,18 +370,18 @@ def download_snapshot(source: ModelSource, *, offline: bool, hub_timeout_s: floa
         if (cached / "config.json").is_file() and _has_weights(cached):
             return cached
     if offline:
-        raise _offline_error(source)
-    _probe_hub(source, hub_timeout_s)
+        raise offline_error(source)
+    probe_hub(source, hub_timeout_s)
     log.info("downloading the %s model %s@%s", source.task, source.location, source.revision)
     try:
         folder = fetch(False, _SAFETENSORS)
         if not _has_weights(folder):
             folder = fetch(False, _PYTORCH_BIN)
     except Exception as exc:
-        raise _could_not_load(source, exc, "a hub repo of a seq2seq model") from exc
+        raise could_not_load(source, exc, "a hub repo of a seq2seq model") from exc
     if not (folder / "config.json").is_file() or not _has_weights(folder):
         raise ModelLoadError(
             f"The hub repo {source.location}@{source.revision} has no config.json with "
-            f"safetensors or pytorch_model.bin weights: check {_ENV_NAME[source.task]}."
+            f"safetensors or pytorch_model.bin weights: check {ENV_NAME[source.task]}."
         )
     return folder

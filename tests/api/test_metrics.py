@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.config import Settings
-from service.engines.base import Generated, GenerationSettings
+from service.engines.base import Encoded, Generated, GenerationSettings
 from service.metrics import FAILURE_REASONS, OTHER, Metrics, failure_reason
 from service.pipeline import Pipeline
 from tests.api.test_jobs import jobs_settings, memorized_article, wait_until
@@ -198,10 +198,10 @@ class _GatedEngine(RecordingEngine):
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         self.started.set()
         assert self.release.wait(10)
-        return super().generate(texts, settings)
+        return super().generate(inputs, settings)
 
 
 def test_queue_depth_is_read_at_scrape_time() -> None:
@@ -214,7 +214,7 @@ def test_queue_depth_is_read_at_scrape_time() -> None:
     metrics = Metrics(pipeline=lambda: holder)  # type: ignore[arg-type, return-value]
     translation.on_batch = metrics.observe_batch
     callers = [
-        threading.Thread(target=translation.run, args=(texts, GenerationSettings()))
+        threading.Thread(target=translation.run, args=(engine.encode(texts), GenerationSettings()))
         for texts in (["un deux"], ["trois", "quatre", "cinq"])
     ]
     try:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.config import Settings
-from service.engines.base import Generated, GenerationSettings, Seq2SeqEngine
+from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
 from service.errors import OverloadedError
 from service.pipeline import Pipeline
 from service.stream import rebuild
@@ -310,11 +310,14 @@ class HeldEngine:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.engine.count_tokens(texts)
 
-    def generate(self, texts: Sequence[str], settings: GenerationSettings) -> Generated:
-        if any(self.word in text for text in texts):
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        return self.engine.encode(texts)
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if any(self.word in item.text for item in inputs):
             self.holding.set()
             self.release.wait(30)
-        return self.engine.generate(texts, settings)
+        return self.engine.generate(inputs, settings)
 
     def check(self) -> None:
         self.engine.check()

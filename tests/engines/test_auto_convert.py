@@ -26,12 +26,8 @@ from service.config import Settings
 from service.engines import convert, loader
 from service.engines.base import GenerationSettings
 from service.engines.ct2 import CT2Seq2SeqEngine, is_converted
-from service.engines.loader import (
-    ModelLoadError,
-    ModelSource,
-    load_engine,
-    prepare_models,
-)
+from service.engines.loader import ModelLoadError, ModelSource
+from service.engines.registry import load_engine, prepare_models
 from service.pipeline import Pipeline
 from tests.conftest import ROOT
 
@@ -271,7 +267,9 @@ def test_a_hub_id_is_converted_after_its_download(
     assert (engine.info.id, engine.info.revision) == ("depeche-test/tiny-marian", commit)
     assert engine.info.label == "ctranslate2 (int8)"
     french = [fr for fr, _ in memorized_pairs]
-    assert engine.generate(french, GenerationSettings()).texts == [en for _, en in memorized_pairs]
+    assert engine.generate(engine.encode(french), GenerationSettings()).texts == [
+        en for _, en in memorized_pairs
+    ]
 
     # The next start finds the copy by id and revision, without the cache or the hub.
     shutil.rmtree(tmp_path / "cache")

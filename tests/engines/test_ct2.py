@@ -29,10 +29,9 @@ from service.engines.loader import (
     EngineSetting,
     ModelLoadError,
     ModelSource,
-    choose_engine,
-    load_engine,
     resolve_source,
 )
+from service.engines.registry import choose_engine, load_engine
 from service.pipeline import Pipeline
 from tests.conftest import DATA, ROOT, _load_script
 
@@ -113,8 +112,8 @@ def test_marian_greedy_float32_agrees_with_transformers(
     ct2 = load("translation", ct2_models / "translation", precision="float32")
     assert (hf.info.label, ct2.info.label) == ("transformers (float32)", "ctranslate2 (float32)")
     texts = [fr for fr, _ in memorized_pairs] + unseen_french
-    expected = hf.generate(texts, GREEDY)
-    got = ct2.generate(texts, GREEDY)
+    expected = hf.generate(hf.encode(texts), GREEDY)
+    got = ct2.generate(ct2.encode(texts), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
     assert got.texts[: len(memorized_pairs)] == [en for _, en in memorized_pairs]
@@ -125,8 +124,8 @@ def test_bart_greedy_float32_agrees_with_transformers(
 ) -> None:
     hf = pipeline.summarizer
     ct2 = load("summary", ct2_models / "summary", precision="float32")
-    expected = hf.generate(english_lines, GREEDY)
-    got = ct2.generate(english_lines, GREEDY)
+    expected = hf.generate(hf.encode(english_lines), GREEDY)
+    got = ct2.generate(ct2.encode(english_lines), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
     assert not any(text.startswith("<s>") or "</s>" in text for text in got.texts)
@@ -151,7 +150,8 @@ def test_model_generation_config_is_followed(
         else english_lines
     )
     for settings in (MODEL_DEFAULTS, GenerationSettings(num_beams=1, max_length=12)):
-        assert ct2.generate(texts, settings).texts == hf.generate(texts, settings).texts
+        got = ct2.generate(ct2.encode(texts), settings).texts
+        assert got == hf.generate(hf.encode(texts), settings).texts
 
 
 def test_window_and_counts_match_transformers(pipeline: Pipeline, ct2_models: Path) -> None:
@@ -166,7 +166,7 @@ def test_window_and_counts_match_transformers(pipeline: Pipeline, ct2_models: Pa
 def test_input_over_the_window_is_refused(ct2_models: Path) -> None:
     engine = load("translation", ct2_models / "translation")
     with pytest.raises(ValueError, match="128-token window"):
-        engine.generate(["mot " * 200], MODEL_DEFAULTS)
+        engine.generate(engine.encode(["mot " * 200]), MODEL_DEFAULTS)
     assert engine.generate([], MODEL_DEFAULTS).texts == []
 
 
@@ -180,8 +180,8 @@ def test_int8_reproduces_the_memorized_pairs(
     assert engine.info.label == "ctranslate2 (int8)"
     french = [fr for fr, _ in memorized_pairs]
     english = [en for _, en in memorized_pairs]
-    assert engine.generate(french, MODEL_DEFAULTS).texts == english
-    assert engine.generate(french, GREEDY).texts == english
+    assert engine.generate(engine.encode(french), MODEL_DEFAULTS).texts == english
+    assert engine.generate(engine.encode(french), GREEDY).texts == english
 
 
 # --- converter command line ------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_cli_output_reports_its_source_and_translates_exactly(
     )
     assert (engine.info.id, engine.info.revision) == ("Helsinki-NLP/opus-mt-fr-en", "abc123")
     assert engine.info.label == "ctranslate2 (int8)"
-    texts = engine.generate([fr for fr, _ in memorized_pairs], MODEL_DEFAULTS).texts
+    texts = engine.generate(engine.encode([fr for fr, _ in memorized_pairs]), MODEL_DEFAULTS).texts
     assert texts == [en for _, en in memorized_pairs]
 
 
@@ -303,9 +303,11 @@ def test_concurrent_calls_give_the_sequential_results(
 ) -> None:
     engine = ct2_pipeline.translator
     texts = [fr for fr, _ in memorized_pairs] + unseen_french
-    sequential = [engine.generate([t], MODEL_DEFAULTS).texts[0] for t in texts]
+    sequential = [engine.generate(engine.encode([t]), MODEL_DEFAULTS).texts[0] for t in texts]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        parallel = list(pool.map(lambda t: engine.generate([t], MODEL_DEFAULTS).texts[0], texts))
+        parallel = list(
+            pool.map(lambda t: engine.generate(engine.encode([t]), MODEL_DEFAULTS).texts[0], texts)
+        )
     assert parallel == sequential
     engine.check()
 

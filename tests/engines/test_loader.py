@@ -12,10 +12,10 @@ from service.config import Settings
 from service.device import DeviceChoice
 from service.engines.loader import (
     ModelLoadError,
-    load_engine,
     read_manifest,
     resolve_source,
 )
+from service.engines.registry import load_engine
 from tests.conftest import ROOT, free_port
 
 CPU = DeviceChoice("cpu", "float32")

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from service.config import Precision
-from service.device import DeviceChoice, EngineName, PrecisionUnavailableError, resolve_precision
+from service.device import DeviceChoice, EngineName, PrecisionUnavailableError
 from service.engines.base import GenerationSettings
-from service.engines.loader import ModelLoadError, ModelSource, load_engine
+from service.engines.loader import ModelLoadError, ModelSource
+from service.engines.registry import load_engine, resolve_precision
 
 CPU = DeviceChoice("cpu", "float32")
 
@@ -104,7 +105,9 @@ def test_transformers_cpu_precisions_keep_the_memorized_pairs(
     else:  # every Linear replaced by a dynamically quantized one
         assert not any(type(m) is torch.nn.Linear for m in model.modules())
     french = [fr for fr, _ in memorized_pairs]
-    assert engine.generate(french, GenerationSettings()).texts == [en for _, en in memorized_pairs]
+    assert engine.generate(engine.encode(french), GenerationSettings()).texts == [
+        en for _, en in memorized_pairs
+    ]
     engine.check()
 
 

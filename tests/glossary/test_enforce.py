@@ -14,7 +14,8 @@ import pytest
 from service.article import ArticleInput
 from service.device import DeviceChoice
 from service.engines.base import Seq2SeqEngine
-from service.engines.loader import ModelSource, load_engine
+from service.engines.loader import ModelSource
+from service.engines.registry import load_engine
 from service.errors import InvalidGlossaryError
 from service.glossary.protect import count_in
 from service.pipeline import Pipeline

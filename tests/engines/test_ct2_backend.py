@@ -1,0 +1,53 @@
+"""The CTranslate2 backend's CPU compute types: a pure function of the CPU's flags and what the
+installed CTranslate2 offers, so every machine is tested here by passing them in."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.device import PrecisionUnavailableError
+from service.engines import ct2_backend
+from service.engines.ct2_backend import cpu_auto_precision, cpu_precisions
+from service.engines.registry import resolve_precision
+
+AVX2 = {"sse4_2", "avx", "avx2", "fma"}
+CT2_ONEDNN = {"float32", "int8", "int8_float32"}  # a CTranslate2 build without bfloat16
+CT2_MKL = {"float32", "int8", "int8_float32", "int8_bfloat16", "bfloat16"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "supported", "offered"),
+    [
+        (AVX2, CT2_MKL, False),  # no bfloat16 arithmetic on the CPU
+        (AVX2 | {"avx512f", "avx512_bf16"}, CT2_MKL, True),
+        (AVX2 | {"amx_bf16", "amx_tile"}, CT2_MKL, True),
+        (AVX2 | {"avx512_bf16"}, CT2_ONEDNN, False),  # the CPU could, the build does not
+        (set(), set(), False),  # nothing known: the safe table
+    ],
+)
+def test_int8_bfloat16_is_offered_where_cpu_and_build_both_have_it(
+    flags: set[str], supported: set[str], offered: bool
+) -> None:
+    precisions = cpu_precisions(flags, supported)
+    assert ("int8_bfloat16" in precisions) is offered
+    assert precisions[:2] == ("float32", "int8")
+
+
+@pytest.mark.parametrize("flags", [AVX2, AVX2 | {"avx512_bf16"}, AVX2 | {"amx_bf16"}])
+def test_auto_stays_int8_on_every_cpu(flags: set[str]) -> None:
+    assert cpu_auto_precision(flags, CT2_MKL) == "int8"
+
+
+def test_this_machine_follows_its_own_probe() -> None:
+    flags, supported = ct2_backend.machine_cpu()
+    assert resolve_precision("ctranslate2", "cpu", "auto") == "int8"
+    if "int8_bfloat16" in cpu_precisions(flags, supported):
+        assert resolve_precision("ctranslate2", "cpu", "int8_bfloat16") == "int8_bfloat16"
+    else:
+        with pytest.raises(PrecisionUnavailableError, match="AVX-512 BF16 or AMX"):
+            resolve_precision("ctranslate2", "cpu", "int8_bfloat16")
+
+
+def test_int8_bfloat16_is_refused_by_transformers() -> None:
+    with pytest.raises(PrecisionUnavailableError, match="CTranslate2 compute type"):
+        resolve_precision("transformers", "cpu", "int8_bfloat16")
