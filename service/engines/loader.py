@@ -27,6 +27,7 @@ from service.engines.convert import (
     read_json,
 )
 from service.engines.ct2 import ct2_installed, is_converted, weights_quantization
+from service.presets import DEFAULT_PRESET, PresetError, preset_entries
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,17 @@ class ModelSource:
     """The hub id the weights came from, when known."""
 
 
-def read_manifest(models_dir: Path) -> dict[str, dict[str, str]]:
-    """The pinned default models: `models/manifest.json`, or the built-in defaults without it."""
+def read_manifest(models_dir: Path, preset: str = DEFAULT_PRESET) -> dict[str, dict[str, str]]:
+    """The pinned models of `preset` (DEPECHE_PRESET): `models/manifest.json`, or the built-in
+    defaults (the balanced pair) without it."""
     path = models_dir / MANIFEST_NAME
     if not path.is_file():
         return _FALLBACK_MANIFEST
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return {task: data[task] for task in ("translation", "summary")}
+    try:
+        return preset_entries(data, preset)
+    except PresetError as exc:
+        raise ModelLoadError(f"{exc} (DEPECHE_PRESET, {path}).") from exc
 
 
 def _looks_local(location: str) -> bool:
@@ -143,7 +148,7 @@ def resolve_source(
     `quantization`: the CTranslate2 copy to look for (`registry.prepare_models` passes the one
     for the device); None: DEPECHE_PRECISION's copy, or int8 when that is auto.
     """
-    entry = read_manifest(settings.models_dir)[task]
+    entry = read_manifest(settings.models_dir, settings.preset)[task]
     configured = settings.translation_model if task == "translation" else settings.summary_model
     revision = settings.translation_revision if task == "translation" else settings.summary_revision
     if configured is None:
@@ -289,7 +294,7 @@ def _auto_hub_source(
 ) -> tuple[ModelSource, str | None]:
     """A hub model: its copy under DEPECHE_MODELS_DIR when it is of this id and revision, else
     the snapshot (HF cache first, then the hub) converted into it."""
-    entry = read_manifest(settings.models_dir)[task]
+    entry = read_manifest(settings.models_dir, settings.preset)[task]
     name = entry["local_dir"] if source.location == entry["id"] else source.location
     out = settings.models_dir / converted_name(name.replace("/", "--"), quantization)
     record = read_json(out / SOURCE_FILE)

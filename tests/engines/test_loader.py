@@ -38,6 +38,23 @@ def test_defaults_come_from_the_hub_at_the_pinned_revision(tmp_path: Path) -> No
     assert source.revision == manifest["translation"]["revision"]
 
 
+@pytest.mark.parametrize(
+    ("preset", "translation", "summary"),
+    [
+        ("fast", "Helsinki-NLP/opus-mt-fr-en", "sshleifer/distilbart-cnn-12-3"),
+        ("quality", "Helsinki-NLP/opus-mt-tc-big-fr-en", "facebook/bart-large-cnn"),
+    ],
+)
+def test_a_preset_loads_its_own_pinned_models(preset: str, translation: str, summary: str) -> None:
+    settings = Settings(models_dir=ROOT / "models", preset=preset)
+    sources = {task: resolve_source(task, settings) for task in ("translation", "summary")}
+    assert sources["translation"].location == translation
+    assert sources["summary"].location == summary
+    for task, source in sources.items():
+        assert source.revision == read_manifest(ROOT / "models", preset)[task]["revision"]
+        assert len(source.revision) == 40
+
+
 def test_fetched_folder_wins_over_the_hub(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text((ROOT / "models" / "manifest.json").read_text())
     fetched = tmp_path / "opus-mt-fr-en"
