@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.requests import ClientDisconnect
 
 from service import __version__
 from service.api.auth import require_api_key
 from service.api.auth import router as usage_router
 from service.api.batch import router as batch_router
 from service.api.docs import DocsPolicy
-from service.api.errors import error_response, install_error_handlers
+from service.api.errors import install_error_handlers
 from service.api.glossaries import router as glossaries_router
 from service.api.jobs import router as jobs_router
 from service.api.keys import ApiKeys
 from service.api.metrics import ObserveRequests
 from service.api.metrics import router as metrics_router
+from service.api.middleware import RequestContext
 from service.api.page import router as page_router
 from service.api.routes import router
 from service.api.state import ServiceState
 from service.api.verify import router as verify_router
 from service.articles import ResultCache
 from service.config import Settings
-from service.errors import InvalidUnicodeError
 from service.jobs.system import JobSystem
 from service.metrics import Metrics
 from service.pipeline import Pipeline, PipelineFactory
-from service.text.unicode import check_json_body
 from service.usage import open_usage
-
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 DESCRIPTION = """
 Turns a French news article into an English translation, paragraph for paragraph, and 3–6 key
@@ -87,56 +81,24 @@ def create_app(
         lifespan=lifespan,
         swagger_ui_parameters={"validatorUrl": None},
     )
+    # What `service.api.deps` hands the routes: the one place they reach app.state.
     app.state.depeche = state
     app.state.jobs = jobs
     app.state.api_keys = ApiKeys.from_settings(settings)
     app.state.usage = usage
     app.state.results = results
     app.state.metrics = metrics
-    # Bytes a JSON body may need for max_chars characters (escapes included), plus the rest.
-    max_body = settings.max_chars * 6 + 64 * 1024
-
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        # fullmatch: with match, `$` would let a trailing newline through into the header.
-        request.state.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        length = request.headers.get("content-length")
-        too_large = (
-            f"The request body is over {max_body} bytes; articles are limited to "
-            f"{settings.max_chars} characters (DEPECHE_MAX_CHARS)."
-        )
-        if length is not None and length.isdigit() and int(length) > max_body:
-            return error_response(request, 413, "payload_too_large", too_large)
-        if length is not None or "transfer-encoding" in request.headers:
-            # Read the body here, bounded even when it comes chunked with no Content-Length,
-            # and apply the Unicode rule to every field of every endpoint in this one place.
-            body = bytearray()
-            try:
-                async for chunk in request.stream():
-                    body += chunk
-                    if len(body) > max_body:
-                        return error_response(request, 413, "payload_too_large", too_large)
-            except ClientDisconnect:  # nobody reads this answer; it only keeps the log clean
-                return error_response(
-                    request, 422, "malformed_json", "The request body ended early."
-                )
-            # BaseHTTPMiddleware hands a body cached on the request to the route unchanged.
-            request._body = bytes(body)
-            try:
-                check_json_body(request._body)
-            except InvalidUnicodeError as exc:
-                return error_response(request, exc.status, exc.code, exc.message)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
+    app.add_middleware(RequestContext, settings=settings)
     app.add_middleware(DocsPolicy)  # the docs pages may load nothing from another host
-    # Added after request_context, so it wraps it: it sees that middleware's answers too.
+    # Added after RequestContext, so it wraps it: it sees that middleware's answers too.
     app.add_middleware(ObserveRequests, metrics=metrics)
     install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Every route of the service, with the API key where the route does not declare it."""
     keyed = [Depends(require_api_key)]  # /health, /ready and the docs stay open
     app.include_router(router)  # /summarize and /translate declare the key themselves
     app.include_router(batch_router, dependencies=keyed)
@@ -146,4 +108,3 @@ def create_app(
     app.include_router(page_router)  # the editor's page: open; its script sends the key
     app.include_router(metrics_router)  # keyed unless DEPECHE_METRICS_PUBLIC=true
     app.include_router(verify_router)  # /verify declares the key itself
-    return app

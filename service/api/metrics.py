@@ -89,7 +89,7 @@ class ObserveRequests:
     their code, and writes one access-log line.
 
     It reads what the inner layers leave in the scope: the request id (set by the
-    request_context middleware in `scope["state"]`), the route (set by routing in
+    RequestContext middleware in `scope["state"]`), the route (set by routing in
     `scope["route"]`) and the article characters (set when an article is accepted).
     """
 
