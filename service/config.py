@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     summary_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one batch of chunks in map-reduce summaries."""
 
+    summary_overlap: bool = True
+    """Map-reduce summaries: each chunk goes to the summary model as soon as its paragraphs are
+    translated, instead of after the whole translation. The result is the same either way."""
+
     default_max_points: int = Field(default=5, ge=3, le=6)
     """Key points returned when a request does not set `options.max_points` (3 to 6)."""
 
