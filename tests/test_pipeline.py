@@ -385,11 +385,13 @@ def test_overlapped_and_plain_summaries_are_the_same_on_the_tiny_models(
     pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
 ) -> None:
     text, expected, _ = long_article(memorized_pairs, min_words=700, seed=11)
-    on = pipeline.summarize(text)
-    settings = pipeline.settings.model_copy(update={"summary_overlap": False})
-    plain = Pipeline(pipeline.translator, pipeline.summarizer, pipeline.device, settings)
-    off = plain.summarize(text)
-    plain.close()
+    results = []
+    for overlap in (True, False):
+        settings = pipeline.settings.model_copy(update={"summary_overlap": overlap})
+        shadow = Pipeline(pipeline.translator, pipeline.summarizer, pipeline.device, settings)
+        results.append(shadow.summarize(text))
+        shadow.close()
+    on, off = results
     assert on.translation.paragraphs == off.translation.paragraphs == expected
     assert on.meta.strategy == "map_reduce"
     assert (on.key_points, on.summary, on.grounding) == (off.key_points, off.summary, off.grounding)
@@ -403,8 +405,8 @@ def test_a_short_article_is_summarized_in_one_call_after_the_translation(
     summarizer = RecordingEngine(
         window=1000, transform=lambda t: "Un. Deux. Trois.", task="summary"
     )
-    shadow = Pipeline(translator, summarizer, pipeline.device, pipeline.settings)
-    assert shadow.settings.summary_overlap
+    settings = pipeline.settings.model_copy(update={"summary_overlap": True})
+    shadow = Pipeline(translator, summarizer, pipeline.device, settings)
     result = shadow.summarize("Une phrase. Une autre.\n\nUn deuxième paragraphe.")
     shadow.close()
     assert (result.meta.strategy, result.meta.chunks) == ("single", 1)
