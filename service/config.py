@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     summary_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one batch of chunks in map-reduce summaries."""
 
+    summary_overlap: bool = False
+    """Map-reduce summaries: each chunk goes to the summary model as soon as its paragraphs are
+    translated, instead of after the whole translation. The result is the same either way.
+    Off by default: on 2 cores both models already use every core, so the article took as long
+    and its translation (what streams) finished later; it pays where cores are left idle."""
+
     default_max_points: int = Field(default=5, ge=3, le=6)
     """Key points returned when a request does not set `options.max_points` (3 to 6)."""
 

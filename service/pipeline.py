@@ -207,17 +207,30 @@ class Pipeline:
         grounded in the article's sentences; `unsupported` says what happens to a point whose
         facts the article does not state (flag, drop, replace). English input is summarized
         directly. `emit` hears the head and each paragraph as soon as they are translated,
-        then the key points."""
+        then the key points. With `summary_overlap`, a long article's summary chunks start as
+        soon as their paragraphs are translated; the result is the same."""
         started = time.perf_counter()
-        seg, done, checked = self._translated(ArticleInput.of(text, title), progress, emit)
-        summarized = stages.summarize(
-            checked,
-            done,
-            self.summary_scheduler,
-            self.summary_settings,
-            max_points or self.settings.default_max_points,
-            unsupported,
+        article = ArticleInput.of(text, title)
+        # The map pass of a long article starts while it is translated (DEPECHE_SUMMARY_OVERLAP).
+        early = (
+            stages.EarlySummary(self.summary_scheduler, self.summary_settings)
+            if self.settings.summary_overlap
+            else None
         )
+        try:
+            seg, done, checked = self._translated(article, progress, stages.listening(emit, early))
+            summarized = stages.summarize(
+                checked,
+                done,
+                self.summary_scheduler,
+                self.summary_settings,
+                max_points or self.settings.default_max_points,
+                unsupported,
+                early,
+            )
+        finally:
+            if early is not None:
+                early.stop()
         grounded = summarized.grounded
         if emit is not None:
             emit(

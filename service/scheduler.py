@@ -95,13 +95,54 @@ class _Item:
         return self.request.items[self.index].size
 
 
+class Ticket:
+    """One submitted request (`BatchScheduler.submit`): `wait` blocks until all its outputs are
+    in and returns them, or raises what failed it."""
+
+    def __init__(self, request: _Request | None) -> None:
+        self._request = request  # None: nothing was asked
+
+    @property
+    def done(self) -> bool:
+        return self._request is None or self._request.done.is_set()
+
+    def wait(self) -> Generated:
+        return gather([self])
+
+    def _result(self) -> tuple[list[str], int, float]:
+        """Outputs, input tokens and the unrounded output tokens, once done."""
+        request = self._request
+        if request is None:
+            return [], 0, 0.0
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        outputs = [text if text is not None else "" for text in request.outputs]
+        return outputs, sum(item.size for item in request.items), request.output_tokens
+
+
+def gather(tickets: Sequence[Ticket]) -> Generated:
+    """Wait for every ticket (the first failure raises); their outputs in ticket order, counted
+    as one request of all their items would be: output tokens, a share of each batch's, are
+    summed before rounding."""
+    texts: list[str] = []
+    input_tokens = 0
+    output_tokens = 0.0
+    for ticket in tickets:
+        outputs, read, written = ticket._result()
+        texts.extend(outputs)
+        input_tokens += read
+        output_tokens += written
+    return Generated(texts, input_tokens, round(output_tokens))
+
+
 class BatchScheduler:
     """Runs one model for all callers: a bounded queue, short gathering, shared batches.
 
-    Callers block in `run` until their own texts are done. Texts of different callers share
-    batches when they use the same generation settings. The queue holds at most
-    `max_queued` texts; beyond it `run` raises OverloadedError (429) at once rather than
-    letting latency grow without bound.
+    Callers block in `run` until their own texts are done, or `submit` them and wait on the
+    ticket later. Texts of different callers share batches when they use the same generation
+    settings. The queue holds at most `max_queued` texts; beyond it `submit` (and so `run`)
+    raises OverloadedError (429) at once rather than letting latency grow without bound.
 
     `workers` threads call the engine, so up to that many batches run at once (CTranslate2
     runs `inter_threads` calls in parallel). When less than a full batch per idle worker is
@@ -154,10 +195,22 @@ class BatchScheduler:
         on_output: OutputSink | None = None,
     ) -> Generated:
         """Generate one output per encoded text (`engine.encode`), in order; blocks until all
-        are done. Batches are sized from the items' own token counts: nothing is tokenized
-        here. `on_output` hears each output as it lands (any order), before `run` returns."""
+        are done: `submit`, then `Ticket.wait`."""
+        return self.submit(items, settings, progress, on_output).wait()
+
+    def submit(
+        self,
+        items: Sequence[Encoded],
+        settings: GenerationSettings,
+        progress: Progress | None = None,
+        on_output: OutputSink | None = None,
+    ) -> Ticket:
+        """Queue one output per encoded text and return at once; `Ticket.wait` gives them, in
+        order. Batches are sized from the items' own token counts: nothing is tokenized here.
+        `on_output` hears each output as it lands (any order), before the ticket is done. A
+        full queue raises OverloadedError here, not from `wait`."""
         if not items:
-            return Generated([], 0, 0)
+            return Ticket(None)
         request = _Request(list(items), settings, progress, on_output)
         with self._cond:
             if self._closed:
@@ -169,13 +222,7 @@ class BatchScheduler:
                 )
             self._queue.extend(_Item(request, i) for i in range(len(items)))
             self._cond.notify_all()
-        request.done.wait()
-        if request.error is not None:
-            raise request.error
-        outputs = [text if text is not None else "" for text in request.outputs]
-        return Generated(
-            outputs, sum(item.size for item in request.items), round(request.output_tokens)
-        )
+        return Ticket(request)
 
     def close(self) -> None:
         """Stop the workers once the queue is empty."""

@@ -8,6 +8,7 @@ terms restored. No web code."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -36,8 +37,8 @@ from service.results import (
     TranslationCheck,
 )
 from service.scheduler import BatchScheduler, OutputSink, Progress
-from service.stream import EventSink, HeadEvent, ParagraphEvent
-from service.summarize import SummaryResult, summarize_paragraphs
+from service.stream import EventSink, HeadEvent, ParagraphEvent, ProgressEvent
+from service.summarize import MapPass, SummaryResult, summarize_paragraphs
 from service.text.html import BlockKind, render_html
 from service.text.segment import SegmentedArticle, segment_parts
 from service.translate import SentenceTranslation, keep_terms, translate_sentences
@@ -416,6 +417,65 @@ class Summarized:
     ground_ms: float
 
 
+class EarlySummary:
+    """The summary's map pass, started while the translation runs: `hear` takes the stream's
+    events (from any thread) and hands each body paragraph to a planning thread of its own,
+    which feeds an eager `MapPass`, so each chunk goes to the summary model as soon as its
+    last paragraph is translated. Not the translation's worker threads: a summary engine may
+    hold its lock for a whole generate, and the translation must not wait on it."""
+
+    def __init__(self, scheduler: BatchScheduler, settings: GenerationSettings) -> None:
+        self.map_pass = MapPass(scheduler, settings, eager=True)
+        self._inbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._plan, name="summary-planner", daemon=True)
+        self._thread.start()
+
+    def hear(self, event: ProgressEvent) -> None:
+        if isinstance(event, ParagraphEvent) and event.kind != "figcaption":
+            self._inbox.put(event.text)
+
+    def stop(self) -> None:
+        """Let the planning thread finish what it was given, and end it (idempotent)."""
+        if not self._stopped:
+            self._stopped = True
+            self._inbox.put(None)
+            self._thread.join()
+
+    def started(self) -> MapPass:
+        """The map pass as planned so far, for `summarize_paragraphs` to finish; raises what
+        planning raised (a full summary queue: OverloadedError)."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
+        return self.map_pass
+
+    def _plan(self) -> None:
+        while (paragraph := self._inbox.get()) is not None:
+            if self._error is not None:
+                continue  # the request fails when the summary starts; drain until stopped
+            try:
+                self.map_pass.add(paragraph)
+            except BaseException as exc:  # raised in the request's own thread, by `started`
+                self._error = exc
+
+
+def listening(emit: EventSink | None, early: EarlySummary | None) -> EventSink | None:
+    """`emit`, with `early` hearing every event first (either may be None)."""
+    if early is None:
+        return emit
+    if emit is None:
+        return early.hear
+    send = emit
+
+    def both(event: ProgressEvent) -> None:
+        early.hear(event)
+        send(event)
+
+    return both
+
+
 def summarize(
     checked: Checked,
     done: Translated,
@@ -423,9 +483,18 @@ def summarize(
     settings: GenerationSettings,
     max_points: int,
     unsupported: Unsupported,
+    early: EarlySummary | None = None,
 ) -> Summarized:
+    """Summarize the body and ground the key points; `early` holds the map pass already
+    started during the translation, if any."""
     started = time.perf_counter()
-    summary = summarize_paragraphs(scheduler, checked.summary_input, settings, max_points)
+    summary = summarize_paragraphs(
+        scheduler,
+        checked.summary_input,
+        settings,
+        max_points,
+        early.started() if early is not None else None,
+    )
     summarize_ms = ms_since(started)
     started = time.perf_counter()
     grounded = ground_summary(

@@ -8,11 +8,15 @@ sentences come back as nonsense from the tiny models: only structure is checked 
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 import pytest
 
 from service.article import ArticleInput
+from service.engines.base import Encoded, EncodingMemo, Generated, GenerationSettings
 from service.errors import (
     ArticleTooLongError,
     ConflictingFieldsError,
@@ -21,7 +25,9 @@ from service.errors import (
     UnsupportedLanguageError,
 )
 from service.pipeline import Pipeline
+from service.scheduler import BatchScheduler, Ticket
 from service.stream import ProgressEvent, replay
+from service.summarize import encoded_chunks
 from tests.conftest import DATA
 from tests.fakes import RecordingEngine
 
@@ -271,3 +277,137 @@ def test_the_pipeline_streams_the_parts_a_replay_of_its_result_sends(pipeline: P
     translated: list[ProgressEvent] = []
     pipeline.translate(article, emit=translated.append)
     assert translated == sent[:-1]
+
+
+class GatedTranslator(RecordingEngine):
+    """A translator whose last batch waits (up to 10 s) until the summary model has received a
+    chunk: with the overlap on, the map pass must start while the translation still runs."""
+
+    def __init__(self, window: int, summary_started: threading.Event, last: str) -> None:
+        super().__init__(window=window)
+        self.summary_started = summary_started
+        self.last = last
+        self.summary_was_first = False
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        if any(item.text == self.last for item in inputs):
+            self.summary_was_first = self.summary_started.wait(10)
+        return super().generate(inputs, settings)
+
+
+class SignallingSummarizer(RecordingEngine):
+    def __init__(self, window: int) -> None:
+        super().__init__(window=window, transform=lambda t: "Un. Deux. Trois.", task="summary")
+        self.started = threading.Event()
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        self.started.set()
+        return super().generate(inputs, settings)
+
+
+def spy_on_submit(scheduler: BatchScheduler) -> list[tuple[str, str]]:
+    """(thread, text) of every item submitted to `scheduler` from now on, in order."""
+    submitted: list[tuple[str, str]] = []
+    submit = scheduler.submit
+
+    def spy(items: Sequence[Encoded], *args: Any, **kwargs: Any) -> Ticket:
+        submitted.extend((threading.current_thread().name, item.text) for item in items)
+        return submit(items, *args, **kwargs)
+
+    scheduler.submit = spy  # type: ignore[method-assign]
+    return submitted
+
+
+_LONG = " ".join(f"La phrase numéro {i} est ici et en dit plus." for i in range(12))
+_OVERLAP_ARTICLES = [
+    "\n\n".join(f"Le paragraphe {i} dit une chose. Il ajoute le détail {i}." for i in range(16)),
+    "\n\n".join(
+        ["Un début court.", _LONG, *(f"Le paragraphe {i} dit une chose." for i in range(10))]
+    ),
+    ArticleInput(
+        html="".join(
+            f"<p>Le paragraphe {i} dit une chose. Il ajoute le détail {i}.</p>"
+            + (f"<figure><figcaption>Légende {i}.</figcaption></figure>" if i % 3 == 0 else "")
+            for i in range(12)
+        ),
+        format="html",
+    ),
+]
+
+
+@pytest.mark.parametrize("article", _OVERLAP_ARTICLES)
+def test_summary_chunks_start_during_the_translation_with_the_same_chunks_and_result(
+    pipeline: Pipeline, article: str | ArticleInput
+) -> None:
+    """Overlapped, the map pass submits exactly the chunks the whole body makes, the first
+    before the translation's last batch, and the result is the non-overlapped one."""
+    results = {}
+    for overlap in (True, False):
+        settings = pipeline.settings.model_copy(
+            update={"summary_overlap": overlap, "translation_batch_tokens": 64}
+        )
+        article_input = ArticleInput.of(article)
+        last = article_input.blocks[-1].text.split(". ")[-1]
+        summarizer = SignallingSummarizer(window=40)
+        translator = GatedTranslator(64, summarizer.started, last)
+        shadow = Pipeline(translator, summarizer, pipeline.device, settings)
+        submitted = spy_on_submit(shadow.summary_scheduler)
+        if not overlap:
+            summarizer.started.set()  # nothing to wait for
+        result = shadow.summarize(article_input)
+        shadow.close()
+        results[overlap] = result
+        if overlap:
+            assert translator.summary_was_first
+            body = [
+                block.text
+                for block in result.translation.blocks or []
+                if block.kind != "figcaption"
+            ] or result.translation.paragraphs
+            whole = encoded_chunks(body, EncodingMemo(summarizer))
+            # The map pass is the first len(whole) submissions, the reduce rounds follow.
+            assert [text for _, text in submitted[: len(whole)]] == [c.text for c in whole]
+            assert len(whole) > 1
+            assert submitted[0][0] == "summary-planner"
+            assert not any("Légende" in text for _, text in submitted)
+    on, off = results[True], results[False]
+    assert (on.key_points, on.summary, on.grounding) == (off.key_points, off.summary, off.grounding)
+    assert on.translation == off.translation
+    assert (on.meta.strategy, on.meta.chunks, on.meta.tokens) == (
+        off.meta.strategy,
+        off.meta.chunks,
+        off.meta.tokens,
+    )
+    assert on.meta.strategy == "map_reduce"
+
+
+def test_overlapped_and_plain_summaries_are_the_same_on_the_tiny_models(
+    pipeline: Pipeline, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    text, expected, _ = long_article(memorized_pairs, min_words=700, seed=11)
+    results = []
+    for overlap in (True, False):
+        settings = pipeline.settings.model_copy(update={"summary_overlap": overlap})
+        shadow = Pipeline(pipeline.translator, pipeline.summarizer, pipeline.device, settings)
+        results.append(shadow.summarize(text))
+        shadow.close()
+    on, off = results
+    assert on.translation.paragraphs == off.translation.paragraphs == expected
+    assert on.meta.strategy == "map_reduce"
+    assert (on.key_points, on.summary, on.grounding) == (off.key_points, off.summary, off.grounding)
+    assert (on.meta.chunks, on.meta.tokens) == (off.meta.chunks, off.meta.tokens)
+
+
+def test_a_short_article_is_summarized_in_one_call_after_the_translation(
+    pipeline: Pipeline,
+) -> None:
+    translator = RecordingEngine(window=64)
+    summarizer = RecordingEngine(
+        window=1000, transform=lambda t: "Un. Deux. Trois.", task="summary"
+    )
+    settings = pipeline.settings.model_copy(update={"summary_overlap": True})
+    shadow = Pipeline(translator, summarizer, pipeline.device, settings)
+    result = shadow.summarize("Une phrase. Une autre.\n\nUn deuxième paragraphe.")
+    shadow.close()
+    assert (result.meta.strategy, result.meta.chunks) == ("single", 1)
+    assert summarizer.batches == [["<Une phrase.> <Une autre.> <Un deuxième paragraphe.>"]]

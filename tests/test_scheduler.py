@@ -11,7 +11,7 @@ import pytest
 
 from service.engines.base import Encoded, Generated, GenerationSettings
 from service.errors import InferenceFailedError, OverloadedError
-from service.scheduler import BatchScheduler
+from service.scheduler import BatchScheduler, gather
 from tests.fakes import RecordingEngine, run_texts
 
 DEFAULTS = GenerationSettings()
@@ -364,3 +364,57 @@ def test_an_older_request_is_served_before_a_newer_one() -> None:
         assert newer.result(5).texts == ["<un mot plus long>"]
     scheduler.close()
     assert engine.batches[1] == ["a", "b", "c"], "longest-first would have run the newer first"
+
+
+def test_submit_returns_at_once_and_the_ticket_waits_for_the_outputs() -> None:
+    engine = BlockingEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=64, wait_ms=0, max_queued=100)
+    ticket = scheduler.submit(engine.encode(["a b", "c"]), DEFAULTS)
+    assert engine.started.wait(5)
+    assert not ticket.done  # the engine holds the batch: submit did not wait for it
+    engine.release.set()
+    generated = ticket.wait()
+    assert ticket.done
+    assert generated.texts == ["<a b>", "<c>"]
+    assert generated.input_tokens == 5
+    assert scheduler.submit([], DEFAULTS).wait() == Generated([], 0, 0)
+    scheduler.close()
+
+
+def test_a_full_queue_refuses_the_submit_itself() -> None:
+    engine = BlockingEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=8, wait_ms=0, max_queued=2)
+    first = scheduler.submit(engine.encode(["a"]), DEFAULTS)
+    assert engine.started.wait(5)
+    second = scheduler.submit(engine.encode(["b", "c"]), DEFAULTS)
+    with pytest.raises(OverloadedError):
+        scheduler.submit(engine.encode(["d"]), DEFAULTS)
+    engine.release.set()
+    assert gather([first, second]).texts == ["<a>", "<b>", "<c>"]
+    scheduler.close()
+
+
+def test_a_failed_ticket_raises_from_wait() -> None:
+    engine = PoisonEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=0, max_queued=100)
+    ticket = scheduler.submit(engine.encode(["fine", "poison here"]), DEFAULTS)
+    with pytest.raises(InferenceFailedError):
+        ticket.wait()
+    with pytest.raises(InferenceFailedError):
+        gather([scheduler.submit(engine.encode(["ok"]), DEFAULTS), ticket])
+    scheduler.close()
+
+
+def test_gathered_tickets_count_as_one_request_of_all_their_items() -> None:
+    # Three tickets in one batch: each gets a fractional share of the batch's output tokens,
+    # summed before rounding, as one `run` of the same items would report them.
+    engine = BlockingEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=50, max_queued=100)
+    texts = ["one two", "three", "four five six"]
+    tickets = [scheduler.submit(engine.encode([text]), DEFAULTS) for text in texts]
+    engine.release.set()
+    gathered = gather(tickets)
+    alone = run_texts(scheduler, texts, DEFAULTS)
+    assert gathered == alone
+    assert len(engine.batches[0]) == 3  # one shared batch
+    scheduler.close()

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from service.engines.base import GenerationSettings
-from service.summarize import chunk_paragraphs, extract_key_points, summarize_paragraphs
+import pytest
+
+from service.engines.base import EncodingMemo, GenerationSettings
+from service.summarize import (
+    ChunkPlanner,
+    MapPass,
+    chunk_paragraphs,
+    encoded_chunks,
+    extract_key_points,
+    summarize_paragraphs,
+)
 from tests.fakes import RecordingEngine, scheduler_for
 
 DEFAULTS = GenerationSettings()
@@ -77,3 +86,65 @@ def test_no_text_is_tokenized_twice_on_the_way_to_the_model() -> None:
     summarize_paragraphs(scheduler_for(engine, 400), paragraphs, DEFAULTS, max_points=4)
     assert len(engine.encoded) == len(set(engine.encoded))
     assert set(engine.inputs) <= set(engine.encoded)
+
+
+def _articles() -> list[list[str]]:
+    """Bodies for a 40-token window: many short paragraphs, uneven ones, one paragraph longer
+    than the window among others, blank paragraphs, a single short one."""
+    long = " ".join(f"Sentence number {i} is here and says more." for i in range(12))
+    return [
+        [f"Paragraph {i} says something. It adds detail {i}." for i in range(20)],
+        [" ".join(["word"] * (3 + 7 * i % 30)) + "." for i in range(15)],
+        ["A short start.", long, "A short end.", "", "Another one after a blank."],
+        [long],
+        ["Only this."],
+    ]
+
+
+@pytest.mark.parametrize("paragraphs", _articles())
+def test_chunks_planned_paragraph_by_paragraph_are_the_whole_text_chunks(
+    paragraphs: list[str],
+) -> None:
+    engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    whole = encoded_chunks(paragraphs, EncodingMemo(engine))
+    planner = ChunkPlanner(EncodingMemo(engine))
+    planned = [chunk for paragraph in paragraphs for chunk in planner.add(paragraph)]
+    assert planned + planner.finish() == whole
+
+
+@pytest.mark.parametrize("paragraphs", _articles())
+def test_an_eager_map_pass_submits_each_chunk_once_final_and_sums_up_the_same(
+    paragraphs: list[str],
+) -> None:
+    engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    scheduler = scheduler_for(engine, 400)
+    eager = MapPass(scheduler, DEFAULTS, eager=True)
+    body = [p for p in paragraphs if p.strip()]
+    whole = encoded_chunks(body, EncodingMemo(engine))
+    for i, paragraph in enumerate(paragraphs):
+        eager.add(paragraph)
+        # Every chunk final by now is with the scheduler: those that the paragraphs so far
+        # fill and that the next one cannot join.
+        assert eager.chunks == whole[: len(eager.chunks)]
+        assert eager._submitted == len(eager.chunks)
+        if i < len(paragraphs) - 1 and len(whole) > 1 and eager.chunks:
+            assert eager.chunks[-1] != whole[-1]
+    if len(whole) == 1:
+        assert eager.chunks == []  # a single chunk is one call, at the end
+    eager_result = summarize_paragraphs(scheduler, paragraphs, DEFAULTS, 4, eager)
+    plain_engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    plain = summarize_paragraphs(scheduler_for(plain_engine, 400), paragraphs, DEFAULTS, 4)
+    assert eager_result == plain
+    assert sorted(engine.inputs) == sorted(plain_engine.inputs)  # each chunk summarized once
+
+
+def test_a_map_pass_of_other_paragraphs_is_planned_again() -> None:
+    engine = RecordingEngine(window=40, transform=first_sentences, task="summary")
+    scheduler = scheduler_for(engine, 400)
+    paragraphs = [f"Paragraph {i} says something. It adds detail {i}." for i in range(20)]
+    stale = MapPass(scheduler, DEFAULTS, eager=True)
+    for paragraph in paragraphs[:-1]:
+        stale.add(paragraph)
+    result = summarize_paragraphs(scheduler, paragraphs, DEFAULTS, 4, stale)
+    fresh = summarize_paragraphs(scheduler, paragraphs, DEFAULTS, 4)
+    assert result == fresh

@@ -22,34 +22,64 @@ def pack(pieces: Sequence[str], count: CountTokens, limit: int) -> list[str]:
     therefore measured again, shorter, until its text fits. A piece that alone exceeds the
     limit is returned on its own; callers cut it further.
     """
-    if not pieces:
-        return []
-    overhead = count([""])[0]
-    sizes = [n - overhead for n in count(pieces)]
+    packer = Packer(count, limit)
+    return packer.extend(pieces) + packer.finish()
 
-    def fits(start: int, end: int) -> bool:
-        return count([" ".join(pieces[start:end])])[0] <= limit
 
-    chunks: list[str] = []
-    start = 0
-    while start < len(pieces):
-        end, used = start + 1, overhead + sizes[start]
-        while end < len(pieces) and used + sizes[end] <= limit:
-            used += sizes[end]
-            end += 1
-        if end - start > 1 and not fits(start, end):
-            # Longest prefix that fits: one piece always does (or is left for the caller).
-            low, high = start + 1, end - 1
-            while low < high:
-                middle = (low + high + 1) // 2
-                if fits(start, middle):
-                    low = middle
-                else:
-                    high = middle - 1
-            end = low
-        chunks.append(" ".join(pieces[start:end]))
-        start = end
-    return chunks
+class Packer:
+    """`pack`, fed as the pieces come: `extend` returns the chunks its pieces made final,
+    `finish` the rest; together they are `pack` of all the pieces, chunk for chunk.
+
+    Packing is greedy left to right, so a chunk is final as soon as the next piece would not
+    fit it by size: what follows can no longer change where it ends.
+    """
+
+    def __init__(self, count: CountTokens, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        self._overhead: int | None = None  # what the tokenizer adds to any text
+        self._pieces: list[str] = []  # not yet in a final chunk
+        self._sizes: list[int] = []
+
+    def extend(self, pieces: Sequence[str]) -> list[str]:
+        if not pieces:
+            return []
+        if self._overhead is None:
+            self._overhead = self.count([""])[0]
+        self._pieces.extend(pieces)
+        self._sizes.extend(n - self._overhead for n in self.count(pieces))
+        return self._drain(final=False)
+
+    def finish(self) -> list[str]:
+        return self._drain(final=True)
+
+    def _fits(self, end: int) -> bool:
+        return self.count([" ".join(self._pieces[:end])])[0] <= self.limit
+
+    def _drain(self, final: bool) -> list[str]:
+        pieces, sizes, limit = self._pieces, self._sizes, self.limit
+        chunks: list[str] = []
+        while pieces:
+            end, used = 1, (self._overhead or 0) + sizes[0]
+            while end < len(pieces) and used + sizes[end] <= limit:
+                used += sizes[end]
+                end += 1
+            if end == len(pieces) and not final:
+                break  # the next piece may still join this chunk
+            if end > 1 and not self._fits(end):
+                # Longest prefix that fits: one piece always does (or is left for the caller).
+                low, high = 1, end - 1
+                while low < high:
+                    middle = (low + high + 1) // 2
+                    if self._fits(middle):
+                        low = middle
+                    else:
+                        high = middle - 1
+                end = low
+            chunks.append(" ".join(pieces[:end]))
+            del pieces[:end]
+            del sizes[:end]
+        return chunks
 
 
 def _cut_characters(text: str, count: CountTokens, limit: int) -> list[str]:

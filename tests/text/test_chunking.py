@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from service.engines.base import count_tokens_locked
 from service.summarize import chunk_paragraphs
-from service.text.chunking import pack, split_to_fit
+from service.text.chunking import Packer, pack, split_to_fit
 from tests.conftest import DATA
 
 
@@ -52,9 +52,6 @@ def test_pack_measures_the_joined_text() -> None:
     """A join that costs a token of its own (here every space does) is counted: the pieces'
     sizes add up to the limit, their joined text does not fit it."""
 
-    def count_spaces_too(texts: Sequence[str]) -> list[int]:
-        return [len(t.split()) + t.count(" ") + 1 for t in texts]
-
     assert pack(["a", "b", "c", "d"], count_spaces_too, limit=5) == ["a b", "c d"]
     assert pack(["a", "b", "c", "d"], count_spaces_too, limit=3) == ["a", "b", "c", "d"]
 
@@ -68,6 +65,34 @@ def test_lossless_and_within_limit(words: list[str], limit: int) -> None:
     pieces = split_to_fit(text, count_words, limit)
     assert " ".join(pieces).split() == text.split()
     assert all(count_words([p])[0] <= limit or len(p.split()) == 1 for p in pieces)
+
+
+def count_spaces_too(texts: Sequence[str]) -> list[int]:
+    """A tokenizer whose joins cost a token of their own (every space does)."""
+    return [len(t.split()) + t.count(" ") + 1 for t in texts]
+
+
+@given(
+    st.lists(st.text(alphabet="ab ", min_size=1, max_size=6), min_size=0, max_size=25),
+    st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=25),
+    st.integers(min_value=2, max_value=9),
+)
+def test_a_packer_fed_piece_by_piece_packs_as_pack_does(
+    pieces: list[str], groups: list[int], limit: int
+) -> None:
+    """Fed in groups of any size, the packer's chunks (those each group made final, then the
+    rest) are `pack`'s, chunk for chunk, and each is final once a later piece cannot join it."""
+    for count in (count_words, count_spaces_too):
+        packer = Packer(count, limit)
+        chunks: list[str] = []
+        start = 0
+        for size in groups * (len(pieces) + 1):
+            if start >= len(pieces):
+                break
+            chunks.extend(packer.extend(pieces[start : start + size]))
+            start += size
+            assert chunks == pack(pieces, count, limit)[: len(chunks)]  # final: unchanged
+        assert chunks + packer.finish() == pack(pieces, count, limit)
 
 
 # --- the real tiny tokenizers ---------------------------------------------------------------
