@@ -364,6 +364,16 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
     for engine in engines:
         engine.check()
     mark("after each model's check()")
+    from service.pipeline import Pipeline
+
+    pipeline = Pipeline(engines[0], engines[1], prepared.device, settings)
+    sample = bench.SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    for round_ in range(1, args.rounds + 1):
+        pipeline.translate(sample)
+        mark(f"round {round_}: after translating the sample article")
+        pipeline.summarize(sample)
+        mark(f"round {round_}: after summarizing it (translation + summary)")
+    pipeline.close()
     return {"rows": rows, "top_mappings": top_mappings(pid, 16), "modules": loaded_modules(pid)}
 
 
@@ -388,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     t = commands.add_parser("stages", help="RSS after imports and each model load, in-process")
     t.add_argument("--models", type=Path, required=True)
     t.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    t.add_argument("--rounds", type=int, default=2, help="sample articles run in-process")
     t.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.command == "stages":
