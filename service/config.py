@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     translation_batch_tokens: int = Field(default=4096, ge=64)
     """Token budget of one translation batch (batch size times the longest padded sentence)."""
 
+    translation_vmap: bool = False
+    """CTranslate2 only: score, per batch, only the target tokens that `vmap.txt` beside the
+    converted translation model lists for the batch's source tokens (CTranslate2's
+    `use_vmap`), instead of the whole output layer. Build the file with `python -m
+    service.engines.vmap MODEL_DIR CORPUS` (from the model's own translations of a French
+    corpus). Off by default: a token missing from the map can change a translation."""
+
     summary_num_beams: int | None = Field(default=None, ge=0, le=16)
     """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
     its author found ROUGE unchanged at 2 beams versus the published 4, at a fraction of the

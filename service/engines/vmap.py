@@ -15,8 +15,9 @@ vocabulary and its own translations of a French sample corpus (`build_vmap`):
   punctuation are copied through);
 - always: the most frequent target tokens of the model's translations, up to `coverage` of
   all the tokens it wrote;
-- per source token: the `per_token` target tokens that most often appear in translations of
-  sentences that contain it, beyond the always set.
+- per source token: the `per_token` target tokens most associated with it (Dice coefficient
+  over the sentences of the corpus: a target that comes with this source token and rarely
+  without it first), beyond the always set.
 
 A token outside a batch's candidates can never be chosen, so the map can change a translation;
 `python -m service.engines.vmap` builds one and reports how many translations of a held-out
@@ -85,16 +86,20 @@ def build_vmap(
     target_vocabulary: Collection[str],
     *,
     coverage: float = 0.99,
-    per_token: int = 8,
+    per_token: int = 16,
 ) -> VocabularyMap:
     """A map from (source tokens, the model's translation tokens) pairs; see the module doc."""
     targets = set(target_vocabulary)
-    frequency: Counter[str] = Counter()
+    frequency: Counter[str] = Counter()  # output tokens, every occurrence
+    in_sources: Counter[str] = Counter()  # sentences whose source holds the token
+    in_outputs: Counter[str] = Counter()  # sentences whose translation holds the token
     together: dict[str, Counter[str]] = {}
     for source, translation in pairs:
         frequency.update(translation)
         words = set(translation)
+        in_outputs.update(words)
         for token in set(source):
+            in_sources[token] += 1
             together.setdefault(token, Counter()).update(words)
     always: list[str] = []
     total = sum(frequency.values())
@@ -111,11 +116,17 @@ def build_vmap(
         chosen: list[str] = []
         if token in targets and token not in always_set:
             chosen.append(token)  # identity
-        for target, _ in (together.get(token) or Counter()).most_common():
-            if len(chosen) >= per_token + 1:
-                break
-            if target not in always_set and target not in chosen and _usable(target):
-                chosen.append(target)
+        seen = together.get(token) or Counter()
+
+        # Dice: a target that comes with this source token, and rarely without it, first.
+        def dice(target: str, token: str = token, seen: Counter[str] = seen) -> float:
+            return 2 * seen[target] / (in_sources[token] + in_outputs[target])
+
+        ranked = sorted(
+            (t for t in seen if t not in always_set and t not in chosen and _usable(t)),
+            key=lambda t: (-dice(t), t),
+        )
+        chosen += ranked[:per_token]
         if chosen:
             rules[token] = chosen
     return VocabularyMap(always, rules)
@@ -189,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("corpus", type=Path, help="French sentences, one a line")
     parser.add_argument("--held-out", type=Path, help="French sentences to check the map on")
     parser.add_argument("--coverage", type=float, default=0.99)
-    parser.add_argument("--per-token", type=int, default=8)
+    parser.add_argument("--per-token", type=int, default=16)
     parser.add_argument("--beam-size", type=int, default=4)
     args = parser.parse_args(argv)
     source_vocabulary, target_vocabulary = model_vocabularies(args.model)
