@@ -5,8 +5,9 @@ Two subcommands:
 
 ``prepare``
     Build full-size random-weight models (opus-mt-fr-en and distilbart-cnn-12-6 architectures)
-    converted to CTranslate2 int8, the way scripts/bench.py builds its service rows (its own
-    ``worker_prepare`` and ``convert_for_service``, imported, not copied), into
+    converted to CTranslate2 int8, the way scripts/bench.py builds its service rows (the
+    ``scripts/benchmark`` package's own ``worker_prepare`` and ``convert_for_service``,
+    imported, not copied), into
     ``<out>/translation`` and ``<out>/summary``: point DEPECHE_TRANSLATION_MODEL and
     DEPECHE_SUMMARY_MODEL at them.
 
@@ -44,7 +45,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-import bench  # noqa: E402  (scripts/bench.py: model preparation and the HTTP drive loop)
+from benchmark import common as bench  # noqa: E402  (scripts/benchmark: the bench's own code)
+from benchmark.cli import spawn_worker  # noqa: E402
+from benchmark.service import (  # noqa: E402
+    convert_for_service,
+    drive,
+    free_port,
+    service_env,
+)
 
 MB = 1024 * 1024
 
@@ -63,7 +71,6 @@ def prepare(out: Path, test_models: Path, seed: int) -> None:
     work.mkdir(exist_ok=True)
     sample = bench.SAMPLE_ARTICLE.read_text(encoding="utf-8")
     sentences = len(segment_article(sample).all_sentences())
-    vocab = bench.vocab_info(False)
     spec = {
         "kind": "prepare",
         "workdir": str(work),
@@ -71,15 +78,14 @@ def prepare(out: Path, test_models: Path, seed: int) -> None:
         "quick": False,
         "seed": seed,
         "threads": os.cpu_count() or 1,
-        "vocab": vocab,
         # The same forced lengths as bench.py's service rows (make_sizes).
         "service_lengths": {
             "translation": max(8, round(500 / max(1, sentences))),
             "summary": 120,
         },
     }
-    prepared = bench.spawn_worker(spec, work)
-    converted = bench.convert_for_service(work, bench.service_env(work / "service", {}))
+    prepared = spawn_worker(spec, work)
+    converted = convert_for_service(work, service_env(work / "service", {}, "cpu"))
     for task in ("translation", "summary"):
         target = out / task
         if target.exists():
@@ -88,16 +94,12 @@ def prepare(out: Path, test_models: Path, seed: int) -> None:
     (out / "BUILD_INFO.json").write_text(
         json.dumps(
             {
-                "built_by": "scripts/memory_profile.py prepare (scripts/bench.py worker_prepare "
-                "+ convert_for_service)",
+                "built_by": "scripts/memory_profile.py prepare (scripts/benchmark: "
+                "worker_prepare + convert_for_service)",
                 "seed": seed,
                 "service_lengths": spec["service_lengths"],
                 "prepared": prepared,
-                "engine_rows": {
-                    "ct2": str(work / "ct2"),
-                    "hf": str(work / "hf"),
-                    "transformers_service": str(work / "service"),
-                },
+                "transformers_folders": str(work / "service"),
             },
             indent=2,
         )
@@ -219,11 +221,11 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
     models = args.models
     extra = dict(item.split("=", 1) for item in args.env)
     depeche = {k: v for k, v in extra.items() if k.startswith("DEPECHE_")}
-    env = bench.service_env(models, {"DEPECHE_ENGINE": "ctranslate2", **depeche})
+    env = service_env(models, {"DEPECHE_ENGINE": "ctranslate2", **depeche}, "cpu")
     env.update({k: v for k, v in extra.items() if not k.startswith("DEPECHE_")})
     env["DEPECHE_LOG_LEVEL"] = "info"
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    port = bench.free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="depeche-memory-"))
     env["DEPECHE_JOBS_DB"] = str(workdir / "jobs.sqlite3")
@@ -268,11 +270,11 @@ def serve(args: argparse.Namespace) -> dict[str, Any]:
         result["top_mappings_ready"] = top_mappings(server.pid)
         result["smaps_rollup_ready"] = smaps_rollup(server.pid)
         sample = bench.SAMPLE_ARTICLE.read_text(encoding="utf-8")
-        bench.drive(url, sample, 1, 1)  # warm-up, as bench.py does
+        drive(url, sample, 1, 1)  # warm-up, as bench.py does
         stages["after_warmup"] = snapshot(server.pid)
         for clients in args.clients:
             sampler.reset()
-            run = bench.drive(url, sample, clients, args.requests if clients == 1 else 1)
+            run = drive(url, sample, clients, args.requests if clients == 1 else 1)
             time.sleep(0.5)
             stages[f"after_{clients}_clients"] = snapshot(server.pid)
             stages[f"peak_{clients}_clients"] = {
@@ -307,7 +309,7 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
     """In this process, step by step: what `serve` imports, then each model as Pipeline.load
     loads it, with RSS (anonymous and file-backed) and the heavy modules imported after each."""
     extra = dict(item.split("=", 1) for item in args.env)
-    env = bench.service_env(args.models, {"DEPECHE_ENGINE": "ctranslate2", **extra})
+    env = service_env(args.models, {"DEPECHE_ENGINE": "ctranslate2", **extra}, "cpu")
     os.environ.update({k: v for k, v in env.items() if k.startswith(("DEPECHE_", "HF_"))})
     heavy = (
         "torch",
@@ -331,7 +333,7 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
         row["imported"] = [m for m in heavy if m in sys.modules]
         rows.append(row)
 
-    mark("python + this script (bench.py imported: service.scheduler)")
+    mark("python + this script (scripts/benchmark imported)")
     import uvicorn  # noqa: F401
 
     import service.api.app
