@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vmap-sizes", default="1000,3000,6000,12000")
     parser.add_argument("--translation-length", type=int, default=29)
     parser.add_argument("--rows", default="", help="comma-separated row numbers (default all)")
+    parser.add_argument("--row-timeout", type=float, default=600, help="seconds per row")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -224,12 +225,18 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = str(ROOT)
             env["CT2_VERBOSE"] = "1"  # the backend and ISA it picked, in its log
             print(f"[levers] {label}", file=sys.stderr, flush=True)
-            done = subprocess.run(
-                [sys.executable, __file__, "--worker", str(spec_path)],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
+            try:
+                done = subprocess.run(
+                    [sys.executable, __file__, "--worker", str(spec_path)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.row_timeout,
+                )
+            except subprocess.TimeoutExpired:
+                report["rows"][label] = {"skipped": f"not done after {args.row_timeout} s"}
+                print(f"[levers] {label}: timed out", file=sys.stderr, flush=True)
+                continue
             if done.returncode != 0:
                 raise RuntimeError(f"{label}: worker failed:\n{done.stderr[-2000:]}")
             row = json.loads(Path(spec["out"]).read_text())
