@@ -41,8 +41,11 @@ COPY --chown=10001:10001 models/manifest.json ./models/manifest.json
 
 USER 10001:10001
 
+# MALLOC_ARENA_MAX: two glibc malloc arenas instead of one per thread, so that CTranslate2's
+# worker threads reuse each other's freed buffers (scripts/serve.sh says why).
 ENV DEPECHE_HOST=0.0.0.0 \
     DEPECHE_PORT=8000 \
+    MALLOC_ARENA_MAX=2 \
     DEPECHE_MODELS_DIR=/app/models \
     HF_HOME=/app/models/.hf-cache
 

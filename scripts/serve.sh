@@ -26,4 +26,8 @@ fi
 
 # DEPECHE_ENGINE=auto (the default): the first start converts each model to CTranslate2
 # (models/<name>-ct2-int8 on the CPU); later starts reuse the copies.
+# glibc gives every thread that allocates its own malloc arena and keeps what each one freed;
+# CTranslate2's worker threads then hold their peaks apart. Two arenas cut the service's peak
+# RSS by about 130 MB at 1 client (docs/benchmarks/cpu-2026-12-02-memory.md).
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec .venv/bin/python -m service serve "$@"

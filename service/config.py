@@ -110,8 +110,20 @@ class Settings(BaseSettings):
     translation_max_length: int | None = Field(default=None, ge=8)
     """Longest translation of one sentence, in tokens. Unset: the model's own (512 for opus-mt)."""
 
-    translation_batch_tokens: int = Field(default=4096, ge=64)
-    """Token budget of one translation batch (batch size times the longest padded sentence)."""
+    translation_batch_tokens: int = Field(default=1024, ge=64)
+    """Token budget of one translation batch (batch size times the longest padded sentence).
+    What a batch holds in memory grows with it: CTranslate2 keeps every decoder layer's
+    cross-attention keys and values for each hypothesis, beams x tokens x d_model floats x 2 x
+    layers, 400 MB per worker for opus-mt at beam 4 and 4096 tokens. 1024 took the service's
+    peak at 16 clients from 1.6 GB to 1.0 GB with no loss of throughput measured
+    (docs/benchmarks/cpu-2026-12-02-memory.md)."""
+
+    translation_vmap: bool = False
+    """CTranslate2 only: score, per batch, only the target tokens that `vmap.txt` beside the
+    converted translation model lists for the batch's source tokens (CTranslate2's
+    `use_vmap`), instead of the whole output layer. Build the file with `python -m
+    service.engines.vmap MODEL_DIR CORPUS` (from the model's own translations of a French
+    corpus). Off by default: a token missing from the map can change a translation."""
 
     summary_num_beams: int | None = Field(default=None, ge=0, le=16)
     """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
@@ -128,8 +140,10 @@ class Settings(BaseSettings):
     """Shortest summary, in tokens. Unset: the preset's (56, the models' own) for the preset's
     own summary model; with `summary_model` set, that model's own."""
 
-    summary_batch_tokens: int = Field(default=4096, ge=64)
-    """Token budget of one batch of chunks in map-reduce summaries."""
+    summary_batch_tokens: int = Field(default=1024, ge=64)
+    """Token budget of one batch of summary inputs (chunks of map-reduce summaries, and the
+    articles of concurrent requests); a longer input gets a batch of its own. 1024 for the
+    same reason as `translation_batch_tokens`."""
 
     summary_overlap: bool = False
     """Map-reduce summaries: each chunk goes to the summary model as soon as its paragraphs are

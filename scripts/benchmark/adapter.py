@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.common import BATCH_TOKENS, BATCH_WAIT_MS
+from benchmark.common import BATCH_WAIT_MS, batch_tokens
 
 Inputs = list[Any]
 """What the engines and the scheduler take: `service.engines.base.Encoded` items."""
@@ -64,7 +64,7 @@ def load(
     workers = loaded.info.threads.inter if loaded.info.threads else inter
     scheduler = BatchScheduler(
         loaded,
-        batch_tokens=BATCH_TOKENS,
+        batch_tokens=batch_tokens(task),
         wait_ms=BATCH_WAIT_MS,
         max_queued=1_000_000,
         workers=workers,

@@ -28,8 +28,17 @@ TEST_MODELS = ROOT / ".test-models"
 MARIAN = "opus-mt-fr-en"
 BART = "distilbart-cnn-12-6"
 TASK_MODEL = {"translation": MARIAN, "summary": BART}
-BATCH_TOKENS = 4096
-"""The service's default token budget per batch (DEPECHE_TRANSLATION_BATCH_TOKENS)."""
+
+
+def batch_tokens(task: str) -> int:
+    """The service's default token budget per batch of `task`'s model
+    (DEPECHE_TRANSLATION_BATCH_TOKENS / DEPECHE_SUMMARY_BATCH_TOKENS), read from its settings."""
+    from service.config import Settings
+
+    default: int = Settings.model_fields[f"{task}_batch_tokens"].default
+    return default
+
+
 BATCH_WAIT_MS = 5.0
 """The service's default gathering wait (DEPECHE_BATCH_WAIT_MS)."""
 TRANSLATION_BEAMS = 4

@@ -8,8 +8,9 @@ floor = model FLOPs / int8 rate + decoder steps x decoder weight bytes / memory 
   their weighted sums, and the cross-attention keys and values once per source token.
 - A decoder step reads every decoder weight it uses (int8: one byte each; the output layer
   d_model x vocabulary included, the cross-attention keys/values projections not, they run
-  once). Steps are sequential: the translation's whole article is one batch (it fits the
-  4,096-token budget), so its steps are its longest sentence's; the summary's are its length.
+  once). Steps are sequential: the floor takes the translation's whole article as one batch (the
+  fewest sequential steps, whatever the service's batch budget), so its steps are its longest
+  sentence's; the summary's are its length.
 - Biases, layer norms, softmax and embedding lookups are left out: the floor is a bound.
 """
 
