@@ -118,13 +118,6 @@ class Settings(BaseSettings):
     peak at 16 clients from 1.6 GB to 1.0 GB with no loss of throughput measured
     (docs/benchmarks/cpu-2026-12-02-memory.md)."""
 
-    translation_vmap: bool = False
-    """CTranslate2 only: score, per batch, only the target tokens that `vmap.txt` beside the
-    converted translation model lists for the batch's source tokens (CTranslate2's
-    `use_vmap`), instead of the whole output layer. Build the file with `python -m
-    service.engines.vmap MODEL_DIR CORPUS` (from the model's own translations of a French
-    corpus). Off by default: a token missing from the map can change a translation."""
-
     summary_num_beams: int | None = Field(default=None, ge=0, le=16)
     """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
     its author found ROUGE unchanged at 2 beams versus the published 4, at a fraction of the

@@ -1,6 +1,10 @@
 """Vocabulary map for CTranslate2's `use_vmap`: the target tokens a batch of sources may need,
 so that the translation model's output layer scores a few thousand tokens, not all of them.
 
+Built and measured (1.6-1.7x faster translation on the full-size random-weight model), but not
+served: ctranslate2 4.8.5 fails on consecutive mapped calls whose candidate sets differ
+(docs/benchmarks/cpu-2026-12-02-memory.md), so the service has no setting for it yet.
+
 The file is `vmap.txt` beside `model.bin` (CTranslate2 reads it from the model folder, as its
 converter's `--vocab_mapping` would have put it there), one rule a line::
 
