@@ -121,7 +121,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
     def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
+        return None if value is None else round(value, 6)
 
     return {
         "count": len(values),

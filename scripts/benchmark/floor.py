@@ -110,13 +110,13 @@ def floor_seconds(costs: dict[str, Cost], int8_gflops: float, read_gbps: float) 
             "output_layer_share": c.output_layer_flops / c.decoder_flops if c.decoder_flops else 0,
             "compute_s": round(compute_s, 4),
             "memory_s": round(memory_s, 4),
-            "floor_s": round(compute_s + memory_s, 4),
+            "floor_s": round(compute_s + memory_s, 7),
         }
     return {
         "int8_gflops": int8_gflops,
         "read_gbps": read_gbps,
         "parts": parts,
-        "floor_s": round(sum(p["floor_s"] for p in parts.values()), 4),
+        "floor_s": round(sum(p["floor_s"] for p in parts.values()), 7),
     }
 
 
