@@ -33,24 +33,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
+from benchmark.common import timed_runs  # noqa: E402  (the bench's own timing: warm-up, then runs)
+
 SAMPLE = ROOT / "scripts" / "examples" / "seed_article.fr.txt"
-
-
-def _timed(run: Any, repeats: int) -> list[float]:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _vmap_folder(model: Path, size: int, work: Path) -> Path:
@@ -116,7 +108,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             for batch in batches:
                 translator.translate_batch(batch, use_vmap=use_vmap, **options)
 
-        times = _timed(run, repeats)
+        times = timed_runs(run, repeats)
         key = "full vocabulary" if size == 0 else f"vmap {size}"
         translation[key] = {
             "median_s": round(statistics.median(times), 3),
@@ -150,7 +142,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
                 max_input_length=0,
             )
 
-        times = _timed(run_summary, repeats)
+        times = timed_runs(run_summary, repeats)
         summary[f"beam {beams}"] = {
             "median_s": round(statistics.median(times), 3),
             "min_s": round(min(times), 3),
