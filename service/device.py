@@ -1,16 +1,13 @@
-"""Device and dtype choice: pure functions, plus the probes that feed them from the machine
-(torch when it is loaded anyway, else CTranslate2), and the types each engine backend's
-precision table and thread policy speak (`service.engines.registry` decides those).
-
-Nothing here imports torch at module level: a service whose two models run on CTranslate2
-never loads it (see `detect_device`).
+"""Device and dtype choice as pure functions (`resolve_device`, `choose_prober`), and the types
+each engine backend's precision table and thread policy speak. Nothing here probes the
+machine's accelerators: each backend has its probe, and `service.engines.registry.detect_device`
+asks the one `choose_prober` names (CTranslate2 when no model needs torch, so a service whose
+two models run on CTranslate2 never loads it).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,34 +90,6 @@ def choose_prober(*, torch_needed: bool, torch_loaded: bool, ctranslate2_install
     if torch_needed or torch_loaded or not ctranslate2_installed:
         return "torch"
     return "ctranslate2"
-
-
-def detect_device(requested: DeviceName, *, torch_needed: bool = True) -> DeviceChoice:
-    """Ask the machine what it has and resolve the requested device against it.
-
-    `torch_needed=False` (both models on CTranslate2): CTranslate2 answers for CUDA and torch is
-    not imported; MPS, which CTranslate2 cannot use, is then asked of torch only when requested.
-    """
-    if requested == "cpu":
-        return resolve_device("cpu", cuda_available=False, mps_available=False)
-    prober = choose_prober(
-        torch_needed=torch_needed or requested == "mps",
-        torch_loaded="torch" in sys.modules,
-        ctranslate2_installed=importlib.util.find_spec("ctranslate2") is not None,
-    )
-    if prober == "ctranslate2":
-        import ctranslate2  # type: ignore[import-untyped]
-
-        cuda = int(ctranslate2.get_cuda_device_count()) > 0
-        return resolve_device(requested, cuda_available=cuda, mps_available=False, probed_by=prober)
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    return resolve_device(
-        requested,
-        cuda_available=torch.cuda.is_available(),
-        mps_available=bool(mps is not None and mps.is_available()),
-    )
 
 
 def available_cores() -> int:

@@ -9,9 +9,9 @@ import torch
 from service.device import (
     DeviceUnavailableError,
     choose_prober,
-    detect_device,
     resolve_device,
 )
+from service.engines.registry import detect_device
 
 
 def test_auto_takes_cuda_in_half_precision_when_present() -> None:

@@ -40,9 +40,8 @@ def load(
 ) -> Loaded:
     """Load `folder` as the service would with DEPECHE_ENGINE=`engine`, DEPECHE_PRECISION=
     `precision` and the given threads; a scheduler with `inter` workers runs it."""
-    from service.device import detect_device
     from service.engines.loader import ModelSource
-    from service.engines.registry import load_engine
+    from service.engines.registry import detect_device, load_engine
     from service.scheduler import BatchScheduler
 
     chosen = detect_device(device, torch_needed=engine == "transformers")  # type: ignore[arg-type]

@@ -50,6 +50,8 @@ class Backend:
     """Whether DEPECHE_ENGINE=auto picks this engine for a source (asked in registry order)."""
     load: Callable[[LoadRequest], Seq2SeqEngine]
     """Load a model, every failure a ModelLoadError naming the fix."""
+    accelerators: Callable[[], tuple[bool, bool]]
+    """(CUDA present, MPS present) as this engine's library sees them; imports it."""
     share_threads: Callable[[int], None] | None = None
     """Set the process-wide thread pool when the engine has one (torch), to the largest intra
     count its models ask for; None when each model has its own (CTranslate2)."""

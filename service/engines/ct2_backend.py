@@ -114,6 +114,13 @@ def available() -> bool:
     return importlib.util.find_spec("ctranslate2") is not None
 
 
+def accelerators() -> tuple[bool, bool]:
+    """CUDA as CTranslate2 sees it (it cannot use MPS); imports ctranslate2, not torch."""
+    import ctranslate2
+
+    return int(ctranslate2.get_cuda_device_count()) > 0, False
+
+
 def serves(source: ModelSource) -> bool:
     """auto: a local folder with converted weights."""
     return source.is_local and is_converted(Path(source.location))
@@ -170,4 +177,5 @@ BACKEND = Backend(
     available=available,
     serves=serves,
     load=load,
+    accelerators=accelerators,
 )

@@ -59,6 +59,14 @@ def configure_torch_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
+def accelerators() -> tuple[bool, bool]:
+    """CUDA and Apple's MPS as torch sees them; imports torch."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available(), bool(mps is not None and mps.is_available())
+
+
 def available() -> bool:
     return (
         importlib.util.find_spec("torch") is not None
@@ -133,5 +141,6 @@ BACKEND = Backend(
     available=available,
     serves=lambda source: True,
     load=load,
+    accelerators=accelerators,
     share_threads=configure_torch_threads,
 )

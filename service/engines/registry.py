@@ -10,11 +10,12 @@ BACKENDS is the order DEPECHE_ENGINE=auto asks them whether they serve a model.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.config import Precision, Settings
+from service.config import DeviceName, Precision, Settings
 from service.device import (
     DeviceChoice,
     EngineName,
@@ -23,7 +24,8 @@ from service.device import (
     ResolvedPrecision,
     ThreadLayout,
     available_cores,
-    detect_device,
+    choose_prober,
+    resolve_device,
 )
 from service.engines import ct2_backend, hf_backend
 from service.engines.backend import Backend, LoadRequest
@@ -45,6 +47,25 @@ BACKENDS: dict[EngineName, Backend] = {
     "ctranslate2": ct2_backend.BACKEND,
     "transformers": hf_backend.BACKEND,
 }
+
+
+def detect_device(requested: DeviceName, *, torch_needed: bool = True) -> DeviceChoice:
+    """Ask the machine what it has (through a backend's probe) and resolve the requested device
+    against it (`service.device.resolve_device`, pure).
+
+    `torch_needed=False` (both models on CTranslate2): CTranslate2 answers for CUDA and torch is
+    not imported; MPS, which CTranslate2 cannot use, is then asked of torch only when requested.
+    """
+    if requested == "cpu":
+        return resolve_device("cpu", cuda_available=False, mps_available=False)
+    prober = choose_prober(
+        torch_needed=torch_needed or requested == "mps",
+        torch_loaded="torch" in sys.modules,
+        ctranslate2_installed=ct2_backend.available(),
+    )
+    backend = BACKENDS["ctranslate2" if prober == "ctranslate2" else "transformers"]
+    cuda, mps = backend.accelerators()
+    return resolve_device(requested, cuda_available=cuda, mps_available=mps, probed_by=prober)
 
 
 def resolve_precision(engine: EngineName, device: str, requested: Precision) -> ResolvedPrecision:
