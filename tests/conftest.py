@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -223,3 +224,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_prefix() -> str:
     """A key prefix of the test's own, so tests sharing the server never see each other."""
     return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The jobs backend's settings: the SQLite file, or the test Redis under a fresh prefix."""
+    if request.param == "sqlite":
+        return {}
+    return {
+        "jobs_backend": "redis",
+        "redis_url": request.getfixturevalue("redis_url"),
+        "redis_prefix": request.getfixturevalue("redis_prefix"),
+    }

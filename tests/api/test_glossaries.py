@@ -22,17 +22,6 @@ SWEDEN_EN = "He produced over 1,000 stamps for {} and 28 other countries."
 POLITICS = {"Conseil de sécurité nationale": "National Security Council", "Suède": "Sweden"}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "sqlite":
-        return {}
-    return {
-        "jobs_backend": "redis",
-        "redis_url": request.getfixturevalue("redis_url"),
-        "redis_prefix": request.getfixturevalue("redis_prefix"),
-    }
-
-
 def app_settings(settings: Settings, tmp_path: Path, **update: Any) -> Settings:
     return settings.model_copy(update={"jobs_db": tmp_path / "jobs.sqlite3", **update})
 

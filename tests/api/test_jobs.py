@@ -35,18 +35,6 @@ def jobs_settings(settings: Settings, tmp_path: Path, **update: Any) -> Settings
     return settings.model_copy(update=values)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The jobs backend's settings: the SQLite file, or the test Redis under a fresh prefix."""
-    if request.param == "sqlite":
-        return {}
-    return {
-        "jobs_backend": "redis",
-        "redis_url": request.getfixturevalue("redis_url"),
-        "redis_prefix": request.getfixturevalue("redis_prefix"),
-    }
-
-
 @pytest.fixture
 def jobs_client(
     settings: Settings, pipeline: Pipeline, tmp_path: Path, backend: dict[str, Any]

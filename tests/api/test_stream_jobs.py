@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
@@ -16,17 +15,6 @@ from service.jobs.sqlite_store import SqliteJobStore
 from service.pipeline import Pipeline
 from tests.api.test_jobs import jobs_settings, wait_until
 from tests.api.test_stream import HeldEngine
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "sqlite":
-        return {}
-    return {
-        "jobs_backend": "redis",
-        "redis_url": request.getfixturevalue("redis_url"),
-        "redis_prefix": request.getfixturevalue("redis_prefix"),
-    }
 
 
 def test_a_job_reports_paragraphs_done_while_translating(
