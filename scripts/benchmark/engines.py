@@ -363,19 +363,9 @@ def run_engines(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every translation and summary row, each in a process of its own."""
     articles = {"sample": asdict(sizes.sample), "long": asdict(sizes.long)}
-    common = {"seed": options["seed"], "device": options["device"], "repeats": sizes.repeats}
-    translation: dict[str, Any] = {}
-    for row in translation_rows(options["device"], options["cores"]):
-        if row.precision in options["skip_precisions"]:
-            translation[row.label] = {**asdict(row), "skipped": options["skip_reason"]}
-            continue
-        say(f"translation row: {row.label} ({row.threads})")
-        spec = {
-            **common,
-            **asdict(row),
-            "kind": "translation",
-            "label": f"translation {row.label}",
-            "model_dir": str(model_folder(workdir, "translation", row)),
+
+    def translation_spec(row: EngineRow) -> dict[str, Any]:
+        return {
             "beams": 4,
             "articles": articles,
             "naive_long": options["naive_long"],
@@ -383,26 +373,64 @@ def run_engines(
             "long_repeats": sizes.long_repeats,
             "streams": sizes.streams if row.engine == "ctranslate2" else 0,
         }
-        translation[row.label] = {**asdict(row), **attempt(spec)}
-    summary: dict[str, Any] = {}
-    for row in summary_rows(options["device"], options["cores"]):
-        if row.precision in options["skip_precisions"]:
-            summary[row.label] = {**asdict(row), "skipped": options["skip_reason"]}
-            continue
-        say(f"summary row: {row.label} ({row.threads})")
-        spec = {
-            **common,
-            **asdict(row),
-            "kind": "summary",
-            "label": f"summary {row.label}",
-            "model_dir": str(model_folder(workdir, "summary", row)),
+
+    def summary_spec(row: EngineRow) -> dict[str, Any]:
+        return {
             "summary_source": sizes.summary_source,
             "summary_target": sizes.summary_target,
             "beam_sizes": [4, 2],
             "profile_beams": 2,
         }
-        summary[row.label] = {**asdict(row), **attempt(spec)}
+
+    translation = _run_rows(
+        "translation",
+        translation_rows(options["device"], options["cores"]),
+        translation_spec,
+        sizes,
+        workdir,
+        options,
+        attempt,
+    )
+    summary = _run_rows(
+        "summary",
+        summary_rows(options["device"], options["cores"]),
+        summary_spec,
+        sizes,
+        workdir,
+        options,
+        attempt,
+    )
     return translation, summary
+
+
+def _run_rows(
+    kind: str,
+    rows: list[EngineRow],
+    spec_of: Callable[[EngineRow], dict[str, Any]],
+    sizes: Any,
+    workdir: Path,
+    options: dict[str, Any],
+    attempt: Callable[..., dict[str, Any]],
+) -> dict[str, Any]:
+    """The rows of one model (`kind`): each skipped when its precision is, else run through
+    `attempt` with the spec every row shares plus `spec_of(row)`."""
+    common = {"seed": options["seed"], "device": options["device"], "repeats": sizes.repeats}
+    results: dict[str, Any] = {}
+    for row in rows:
+        if row.precision in options["skip_precisions"]:
+            results[row.label] = {**asdict(row), "skipped": options["skip_reason"]}
+            continue
+        say(f"{kind} row: {row.label} ({row.threads})")
+        spec = {
+            **common,
+            **asdict(row),
+            "kind": kind,
+            "label": f"{kind} {row.label}",
+            "model_dir": str(model_folder(workdir, kind, row)),
+            **spec_of(row),
+        }
+        results[row.label] = {**asdict(row), **attempt(spec)}
+    return results
 
 
 def build_articles(translation: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, Any]]:
