@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from service.article import ArticleInput
 from service.engines.base import GenerationSettings, ModelInfo
+from service.scheduler import OutputSink
 from service.translate import SentenceTranslation
 
 V = TypeVar("V")
@@ -170,40 +171,52 @@ class ParagraphCache:
         parts: Sequence[Sequence[str]],
         model: ModelInfo,
         settings: GenerationSettings,
-        translate: Callable[[list[str]], SentenceTranslation],
+        translate: Callable[[list[str], OutputSink | None], SentenceTranslation],
+        landed: OutputSink | None = None,
     ) -> tuple[SentenceTranslation, ParagraphReuse]:
         """Translate the sentences of every part (in order), reusing cached paragraphs.
 
         Only the sentences of the paragraphs not in the cache go to `translate`, in one call;
         the new translations are stored unless a sentence came back empty. The result has one
         translation per sentence of `parts`, in order; token counts and `split_sentences` are
-        those of the sentences actually translated.
+        those of the sentences actually translated. `landed` hears (a sentence's position in
+        `parts`, its translation) for every sentence: the cached ones at once, the others as
+        the model returns them, through the sink handed to `translate`.
         """
+        starts = [0]
+        for part in parts:
+            starts.append(starts[-1] + len(part))
         found = self.lookup(parts, model, settings)
         missing = [i for i, part in enumerate(parts) if part and found[i] is None]
+        outputs: list[str] = [""] * starts[-1]
+        for i, cached in enumerate(found):
+            if cached is not None:
+                outputs[starts[i] : starts[i + 1]] = cached
+                if landed is not None:
+                    for k, text in enumerate(cached):
+                        landed(starts[i] + k, text)
+        owner = [starts[i] + k for i in missing for k in range(len(parts[i]))]
         todo = [sentence for i in missing for sentence in parts[i]]
+
+        def sink(j: int, text: str) -> None:  # the j-th sentence sent, at its place
+            if landed is not None:
+                landed(owner[j], text)
+
         fresh = (
-            translate(todo)
+            translate(todo, sink if landed is not None else None)
             if todo
             else SentenceTranslation(
                 sentences=[], split_sentences=0, input_tokens=0, output_tokens=0
             )
         )
-        outputs = iter(fresh.sentences)
-        new: dict[int, list[str]] = {i: [next(outputs) for _ in parts[i]] for i in missing}
-        sentences: list[str] = []
-        for i, part in enumerate(parts):
-            cached = found[i]
-            if cached is not None:
-                sentences.extend(cached)
-            elif part:
-                sentences.extend(new[i])
+        for j, text in zip(owner, fresh.sentences, strict=True):
+            outputs[j] = text
         for i in missing:
-            self.store(parts[i], model, settings, new[i])
+            self.store(parts[i], model, settings, outputs[starts[i] : starts[i + 1]])
         reused = sum(1 for entry in found if entry is not None)
         return (
             SentenceTranslation(
-                sentences=sentences,
+                sentences=outputs,
                 split_sentences=fresh.split_sentences,
                 input_tokens=fresh.input_tokens,
                 output_tokens=fresh.output_tokens,

@@ -132,7 +132,7 @@ class Translator:
             [[sentence] for sentence in sentences],
             self.info,
             self.settings,
-            lambda todo: translate_sentences(self.scheduler, todo, self.settings),
+            lambda todo, sink: self.run(todo, on_output=sink),
         )
         return result
 
@@ -221,50 +221,26 @@ def _translate_parts(
     progress: Progress | None,
     stream: PartStream | None,
 ) -> tuple[SentenceTranslation, ParagraphReuse]:
-    """The model's output for every protected sentence (placeholders still in): cached parts
-    reused, the others translated in one call and cached. Each output goes to `stream` as it
-    lands (cached ones at once)."""
+    """The model's output for every protected sentence (placeholders still in), through the
+    paragraph cache: cached parts reused, the others translated in one call and cached. Each
+    output goes to `stream` as it lands (cached ones at once)."""
     texts = iter(item.text for item in plan)
     parts = [[next(texts) for _ in part] for part in source_parts]
-    starts = [0]
-    for part in parts:
-        starts.append(starts[-1] + len(part))
-    found = translator.cache.lookup(parts, translator.info, translator.settings)
-    missing = [i for i, part in enumerate(parts) if part and found[i] is None]
-    outputs: list[str] = [""] * len(plan)
-    for i, cached in enumerate(found):
-        if cached is not None:
-            outputs[starts[i] : starts[i + 1]] = cached
-            if stream is not None:
-                for k, text in enumerate(cached):
-                    stream.landed(starts[i] + k, text)
-    owner = [starts[i] + k for i in missing for k in range(len(parts[i]))]
-    todo = [parts[i][k] for i in missing for k in range(len(parts[i]))]
-    if todo:
-        sink = (lambda j, text: stream.landed(owner[j], text)) if stream is not None else None
-        fresh = translator.run(todo, _shifted(progress, len(plan) - len(todo)), on_output=sink)
-    else:
-        fresh = SentenceTranslation(
-            sentences=[], split_sentences=0, input_tokens=0, output_tokens=0
-        )
-        if progress is not None:
-            progress(len(plan), len(plan))  # every paragraph came from the cache
-    for j, text in zip(owner, fresh.sentences, strict=True):
-        outputs[j] = text
-    for i in missing:
-        translator.cache.store(
-            parts[i], translator.info, translator.settings, outputs[starts[i] : starts[i + 1]]
-        )
-    reuse = ParagraphReuse(reused=sum(1 for f in found if f is not None), translated=len(missing))
-    return (
-        SentenceTranslation(
-            sentences=outputs,
-            split_sentences=fresh.split_sentences,
-            input_tokens=fresh.input_tokens,
-            output_tokens=fresh.output_tokens,
-        ),
-        reuse,
+
+    def run(todo: list[str], sink: OutputSink | None) -> SentenceTranslation:
+        # Sentences reused from the cache count as done from the start.
+        return translator.run(todo, _shifted(progress, len(plan) - len(todo)), on_output=sink)
+
+    raw, reuse = translator.cache.translate_parts(
+        parts,
+        translator.info,
+        translator.settings,
+        run,
+        stream.landed if stream is not None else None,
     )
+    if progress is not None and not reuse.translated:
+        progress(len(plan), len(plan))  # every paragraph came from the cache
+    return raw, reuse
 
 
 class PartStream:
