@@ -149,10 +149,5 @@ def encode_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) ->
 
 
 def count_tokens_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[int]:
-    """Token count of each text, special tokens included, under the engine's lock: fast
-    tokenizers are not safe to share across threads."""
-    if not texts:
-        return []
-    with lock:
-        encoded = tokenizer(list(texts), truncation=False, verbose=False)
-    return [len(ids) for ids in encoded["input_ids"]]
+    """Token count of each text, special tokens included (`encode_locked`'s sizes)."""
+    return [item.size for item in encode_locked(tokenizer, lock, texts)]
