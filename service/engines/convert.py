@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8", "float16", "int8_float16", "bfloat16", "float32")
 
-CONVERTER_VERSION = 2
-"""Bumped when the conversion itself changes, so that copies made by an older one are redone."""
+CONVERTER_VERSION = 3
+"""Bumped when the conversion itself changes, so that copies made by an older one are redone
+(3: the runtime tokenizer record, `service.engines.codec`)."""
 
 # Tokenizer files copied beside the converted weights, when the source has them.
 TOKENIZER_FILES = (
@@ -79,6 +80,20 @@ PROBES = (
     "Le gouvernement a annoncé lundi un plan de 2,5 milliards d’euros.",
     "« Nous y allons ! » M. Dupont est parti à 18 h 30.",
     "The government announced a €2.5bn plan on Monday.",
+)
+
+# The runtime tokenizer must also give transformers' ids and text on these: special tokens in
+# the text, a language code, spaces, empty text, letters no vocabulary holds.
+CODEC_PROBES = (
+    *PROBES,
+    "",
+    " ",
+    "  Deux  espaces\tet une tabulation.\n",
+    "Fin de phrase</s> puis <unk> et <pad>, collés:</s></s>",
+    ">>fr<< Bonjour à tous.",
+    "L'État, c'est moi ; n'est-ce pas ? Qu'y a-t-il ! 12 % de 3,5 M€.",
+    "Ελληνικά, 日本語, emoji 🙂, ligature œuvre, ﬁn, ℃ and Ⅻ.",
+    "isn't it , they're here . I 'm sure 's",
 )
 
 _HASH_CHUNK = 1 << 20
@@ -304,6 +319,18 @@ def _check_tokenizer(source: Path, out: Path) -> None:
             )
 
 
+def _write_runtime_tokenizer(out: Path) -> None:
+    """The tokenizer record that lets the service tokenize without transformers
+    (`service.engines.codec`), checked against the copied tokenizer on the probes and the
+    tests' own sentences; a tokenizer it cannot reproduce keeps transformers, with a warning."""
+    from service.engines.codec import write_record
+    from service.engines.ct2 import load_tokenizer
+
+    why = write_record(load_tokenizer(out), out, CODEC_PROBES)
+    if why is not None:
+        log.warning("%s: the service will tokenize through transformers (%s)", out, why)
+
+
 def check_source(source: Path, quantization: str) -> None:
     """Refuse, in one line, what cannot be converted."""
     if not (source / "config.json").is_file():
@@ -344,6 +371,7 @@ def convert_checkpoint(
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     _ensure_tokenizer_class(dest, tokenizer)
     _check_tokenizer(source, dest)
+    _write_runtime_tokenizer(dest)
 
     # The fingerprint taken before reading the source: a file changed during the conversion
     # then makes the copy stale at the next start, never wrongly fresh.

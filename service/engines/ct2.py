@@ -1,4 +1,4 @@
-"""The CTranslate2 engine: a model converted by scripts/convert_models.py and its HF tokenizer.
+"""The CTranslate2 engine: a model converted by scripts/convert_models.py and its tokenizer.
 
 The converted folder holds `model.bin` and CTranslate2's own `config.json`, the source model's
 tokenizer files and `generation_config.json`, and the source's transformers config as
@@ -22,14 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.engines.base import (
-    Encoded,
-    Generated,
-    GenerationSettings,
-    ModelInfo,
-    count_tokens_locked,
-    encode_locked,
-)
+from service.engines.base import Encoded, Generated, GenerationSettings, ModelInfo
+from service.engines.codec import Codec, load_codec
 
 CT2_WEIGHTS = "model.bin"
 """The file that marks a folder as a converted CTranslate2 model."""
@@ -128,16 +122,16 @@ class DecodingDefaults:
     """Token sequences never generated (Marian: `<pad>`)."""
 
 
-def read_decoding_defaults(folder: Path, tokenizer: Any) -> DecodingDefaults:
+def read_decoding_defaults(folder: Path, codec: Codec) -> DecodingDefaults:
     """Read `generation_config.json` (else `hf_config.json`) beside a converted model."""
     config = _read_json(folder / GENERATION_CONFIG) or _read_json(folder / HF_CONFIG)
     base = DecodingDefaults()
     forced_bos = config.get("forced_bos_token_id")
-    prefix = (tokenizer.convert_ids_to_tokens(forced_bos),) if forced_bos is not None else ()
+    prefix = tuple(codec.ids_to_tokens([int(forced_bos)])) if forced_bos is not None else ()
     vocabulary = _target_vocabulary(folder)
     suppress: list[tuple[str, ...]] = []
     for ids in config.get("bad_words_ids") or []:
-        tokens = tuple(tokenizer.convert_ids_to_tokens(list(ids)))
+        tokens = tuple(codec.ids_to_tokens([int(i) for i in ids]))
         # A token the converter left out of the vocabulary (stock Marian conversion drops <pad>)
         # can never be generated; naming it would suppress <unk> instead.
         if vocabulary is None or all(token in vocabulary for token in tokens):
@@ -155,10 +149,10 @@ def read_decoding_defaults(folder: Path, tokenizer: Any) -> DecodingDefaults:
     )
 
 
-def model_window(folder: Path, tokenizer: Any) -> int:
+def model_window(folder: Path, codec: Codec) -> int:
     """The input window: the source config's `max_position_embeddings` and the tokenizer's."""
     windows = [_read_json(folder / HF_CONFIG).get("max_position_embeddings")]
-    tokenizer_window = getattr(tokenizer, "model_max_length", None)
+    tokenizer_window = codec.model_max_length
     if isinstance(tokenizer_window, int) and tokenizer_window < _NO_LIMIT:
         windows.append(tokenizer_window)
     known = [w for w in windows if isinstance(w, int) and w > 0]
@@ -172,19 +166,19 @@ def model_window(folder: Path, tokenizer: Any) -> int:
 
 class CT2Seq2SeqEngine:
     """MarianMT and BART through `ctranslate2.Translator`, which is safe to call from several
-    threads at once; only the tokenizer, which is not, sits behind a lock."""
+    threads at once; only the tokenizer (a `Codec`), which is not, sits behind a lock."""
 
     def __init__(
         self,
         translator: Any,
-        tokenizer: Any,
+        codec: Codec,
         info: ModelInfo,
         *,
         window: int,
         defaults: DecodingDefaults,
     ) -> None:
         self.translator = translator
-        self.tokenizer = tokenizer
+        self.codec = codec
         self.info = info
         self.defaults = defaults
         self._window = window
@@ -201,10 +195,11 @@ class CT2Seq2SeqEngine:
         intra_threads: int,
         inter_threads: int,
     ) -> CT2Seq2SeqEngine:
-        """Load a converted folder: the translator on `device`, the tokenizer beside it."""
+        """Load a converted folder: the translator on `device`, the tokenizer beside it (without
+        transformers when the converter wrote its runtime record: `service.engines.codec`)."""
         import ctranslate2  # type: ignore[import-untyped]
 
-        tokenizer = load_tokenizer(folder)
+        codec = load_codec(folder)
         translator = ctranslate2.Translator(
             str(folder),
             device=device,
@@ -214,10 +209,10 @@ class CT2Seq2SeqEngine:
         )
         return cls(
             translator,
-            tokenizer,
+            codec,
             info,
-            window=model_window(folder, tokenizer),
-            defaults=read_decoding_defaults(folder, tokenizer),
+            window=model_window(folder, codec),
+            defaults=read_decoding_defaults(folder, codec),
         )
 
     @property
@@ -225,10 +220,14 @@ class CT2Seq2SeqEngine:
         return self._window
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
-        return encode_locked(self.tokenizer, self._lock, texts)
+        if not texts:
+            return []
+        with self._lock:
+            ids = self.codec.encode(texts)
+        return [Encoded(text, tuple(item)) for text, item in zip(texts, ids, strict=True)]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return count_tokens_locked(self.tokenizer, self._lock, texts)
+        return [item.size for item in self.encode(texts)]
 
     def _options(self, settings: GenerationSettings) -> dict[str, Any]:
         d = self.defaults
@@ -261,15 +260,15 @@ class CT2Seq2SeqEngine:
                 f"{self.info.id}"
             )
         with self._lock:  # the ids as CTranslate2's tokens: a vocabulary lookup, no tokenizing
-            sources = [self.tokenizer.convert_ids_to_tokens(list(item.ids)) for item in inputs]
+            sources = [self.codec.ids_to_tokens(item.ids) for item in inputs]
         prefix = [list(self.defaults.prefix) for _ in sources] if self.defaults.prefix else None
         results = self.translator.translate_batch(
             sources, target_prefix=prefix, **self._options(settings)
         )
         hypotheses: list[list[str]] = [result.hypotheses[0] for result in results]
         with self._lock:
-            ids = [self.tokenizer.convert_tokens_to_ids(tokens) for tokens in hypotheses]
-            decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+            ids = [self.codec.tokens_to_ids(tokens) for tokens in hypotheses]
+            decoded = self.codec.decode(ids)
         return Generated(
             [text.strip() for text in decoded],
             sum(item.size for item in inputs),
@@ -277,7 +276,7 @@ class CT2Seq2SeqEngine:
         )
 
     def check(self) -> None:
-        eos = self.tokenizer.eos_token
+        eos = self.codec.eos_token
         results = self.translator.translate_batch([[eos]], beam_size=1, max_decoding_length=1)
         if len(results) != 1 or len(results[0].hypotheses) != 1:
             raise RuntimeError(f"device check of {self.info.id} returned no hypothesis")

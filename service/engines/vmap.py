@@ -168,10 +168,11 @@ def model_translations(
     the service decodes (its generation config's prefix and suppressed tokens)."""
     import ctranslate2  # type: ignore[import-untyped]
 
+    from service.engines.codec import TransformersCodec
     from service.engines.ct2 import load_tokenizer, read_decoding_defaults
 
-    tokenizer = load_tokenizer(folder)
-    defaults = read_decoding_defaults(folder, tokenizer)
+    tokenizer = load_tokenizer(folder)  # a build tool: transformers' truncation, as before
+    defaults = read_decoding_defaults(folder, TransformersCodec(tokenizer))
     if translator is None:
         translator = ctranslate2.Translator(str(folder), device="cpu", compute_type="auto")
     out: list[tuple[list[str], list[str]]] = []

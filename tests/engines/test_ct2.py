@@ -58,16 +58,6 @@ def load(
     )
 
 
-@pytest.fixture(scope="session")
-def ct2_models(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Both tiny models converted in float32 (the weights transformers runs), in-process."""
-    converter = _load_script("convert_models")
-    out = tmp_path_factory.mktemp("ct2")
-    for task in ("translation", "summary"):
-        converter.convert(test_models / task, out / task, "float32")
-    return out
-
-
 @pytest.fixture(scope="module")
 def cli_run(
     test_models: Path, tmp_path_factory: pytest.TempPathFactory
@@ -494,6 +484,7 @@ result = pipeline.summarize(text, max_points=3)
 pipeline.close()
 print(json.dumps({
     "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")),
+    "transformers": sorted(m for m in sys.modules if m.split(".")[0] == "transformers"),
     "paragraphs": result.translation.paragraphs,
     "engines": [m.engine for m in result.meta.models],
     "device": result.meta.device,
@@ -503,7 +494,7 @@ print(json.dumps({
 """
 
 
-def test_a_ctranslate2_only_service_never_imports_torch(
+def test_a_ctranslate2_only_service_never_imports_torch_or_transformers(
     ct2_models: Path, memorized_pairs: list[tuple[str, str]]
 ) -> None:
     french, english = article_of(memorized_pairs)
@@ -527,5 +518,7 @@ def test_a_ctranslate2_only_service_never_imports_torch(
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["torch"] == [], "torch was imported by a CTranslate2-only service"
+    # The converter wrote the runtime tokenizer records (service.engines.codec).
+    assert report["transformers"] == [], "transformers was imported by a CTranslate2 service"
     assert report["engines"] == ["ctranslate2 (int8)", "ctranslate2 (int8)"]
     assert report["paragraphs"] == english
