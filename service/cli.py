@@ -18,6 +18,7 @@ from service.device import DeviceUnavailableError
 from service.engines.loader import ModelLoadError
 from service.errors import DepecheError
 from service.logs import configure_logging
+from service.process import cap_malloc_arenas
 from service.results import PointGrounding, SummarizeResult, TranslateResult, TranslationCheck
 from service.text.unicode import check_text, decode_utf8
 
@@ -242,6 +243,7 @@ def run_files(command: str, args: argparse.Namespace, settings: Settings) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    cap_malloc_arenas()  # before any worker thread allocates
     args = _parser().parse_args(argv)
     settings = Settings()
     if args.command == "serve":

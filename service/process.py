@@ -1,0 +1,40 @@
+"""Process-wide setup, done once when a command starts and before any worker thread exists.
+
+glibc gives each thread that allocates a malloc arena of its own and keeps what that thread
+freed; CTranslate2's worker threads then hold their peaks apart. Two arenas cut the service's
+peak RSS by about 130 MB at 1 client (docs/benchmarks/cpu-2026-12-02-memory.md). scripts/serve.sh,
+the Dockerfile and docker-compose set `MALLOC_ARENA_MAX=2`; `python -m service` applies the same
+cap itself through `mallopt`, so that every way of starting the service gets it. An explicit
+`MALLOC_ARENA_MAX` wins (glibc has read it already).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
+def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> int | None:
+    """Cap glibc's malloc arenas at `arenas`; the cap in force afterwards, or None where there
+    is no glibc (another C library or OS) or the call failed."""
+    if not sys.platform.startswith("linux"):
+        return None
+    explicit = os.environ.get("MALLOC_ARENA_MAX")
+    if explicit:
+        return int(explicit) if explicit.isdigit() else None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return arenas if mallopt(_M_ARENA_MAX, arenas) == 1 else None
