@@ -341,8 +341,8 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
 
     mark("after the serve command's imports")
     from service.config import Settings
-    from service.engines.loader import load_engine, prepare_models
-    from service.pipeline import TASKS, requested_threads
+    from service.engines.loader import TASKS
+    from service.engines.registry import load_engine, prepare_models, requested_threads
 
     settings = Settings()
     prepared = prepare_models(settings)

@@ -33,7 +33,7 @@ from benchmark.common import (
     say,
 )
 from benchmark.engines import build_articles, run_engines, worker_summary, worker_translation
-from benchmark.floor import sample_floor
+from benchmark.floor import sample_floor, service_layout_floor
 from benchmark.machine import machine_info
 from benchmark.models import model_config, worker_prepare
 from benchmark.report import render, targets
@@ -260,6 +260,18 @@ def build_report(
         translation_beams=TRANSLATION_BEAMS,
         summary_beams=SUMMARY_BEAMS,
     )
+    one_core_rate = prepared["gemm_gflops"].get("int8_one_core")
+    one_core_read = prepared["memory"].get("read_gbps_one_core")
+    if one_core_rate and one_core_read:
+        one_core = sample_floor(
+            configs,
+            sizes,
+            one_core_rate,
+            one_core_read,
+            translation_beams=TRANSLATION_BEAMS,
+            summary_beams=SUMMARY_BEAMS,
+        )
+        floor["service_layout"] = service_layout_floor(floor, one_core)
     params = {k: v["parameters_m"] for k, v in prepared["models"].items()}
     report: dict[str, Any] = {
         "quick": run.sizes.quick,
@@ -279,6 +291,7 @@ def build_report(
         "rss_mb": primary.get("rss_mb"),
         "ready_s": primary.get("ready_s"),
         "floor_s": floor["floor_s"],
+        "floor_service_layout_s": (floor.get("service_layout") or {}).get("floor_s"),
         "first_paragraph_s": stream.get("first_paragraph_s"),
         "translation_s": stream.get("translation_s"),
         "rss_mb_16_clients": sixteen.get("rss_mb") if sixteen else None,

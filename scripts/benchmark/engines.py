@@ -65,12 +65,30 @@ def translation_rows(device: str, cores: int) -> list[EngineRow]:
     ]
 
 
+SERVICE_SUMMARY_ROW = "CT2 int8 (1 thread)"
+"""The summary as the service runs it on the CPU: each call on one thread (2 x 1 layout)."""
+
+
 def summary_rows(device: str, cores: int) -> list[EngineRow]:
-    return [
+    rows = [
         row
         for row in translation_rows(device, cores)
         if row.label == row.base_label  # one row per engine and precision
     ]
+    if device != "cuda":
+        rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1))
+    return rows
+
+
+def summary_pair(translation_label: str, summary: dict[str, Any]) -> str:
+    """The summary row an end-to-end configuration uses: the same layout when there is one
+    (`CT2 int8 (1 thread)`), one-thread calls beside two translation workers as the service
+    runs them, else the engine and precision's own row."""
+    if translation_label in summary:
+        return translation_label
+    if translation_label.endswith("(2 workers)") and SERVICE_SUMMARY_ROW in summary:
+        return SERVICE_SUMMARY_ROW
+    return translation_label.split(" (")[0]
 
 
 def model_folder(workdir: Path, task: str, row: EngineRow) -> Path:
@@ -439,10 +457,10 @@ def build_articles(translation: dict[str, Any], summary: dict[str, Any]) -> list
         ("naive baseline: HF float32, sentence by sentence", "HF float32", "naive", "HF float32"),
         ("HF float32, batched", "HF float32", "batched", "HF float32"),
     ]
-    for label, row in translation.items():
+    for label in translation:
         if label != "HF float32":
-            base = row.get("label", label).split(" (")[0]
-            pairs.append((f"{label}, batched; summary {base}", label, "batched", base))
+            paired = summary_pair(label, summary)
+            pairs.append((f"{label}, batched; summary {paired}", label, "batched", paired))
     rows = []
     for label, t_row, mode, s_row in pairs:
         t_data, s_data = translation.get(t_row, {}), summary.get(s_row, {})

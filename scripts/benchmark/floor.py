@@ -149,3 +149,20 @@ def sample_floor(
     result = floor_seconds(costs, int8_gflops, read_gbps)
     result["beams"] = {"translation": translation_beams, "summary": summary_beams}
     return result
+
+
+def service_layout_floor(floor: dict[str, Any], one_core: dict[str, Any]) -> dict[str, Any]:
+    """The floor of the service's CPU layout: the translation on every core (its one-thread
+    workers side by side), the summary call on one core (one thread: CTranslate2 decodes
+    slower at two, the engine rows show it), at one core's measured int8 rate and bandwidth."""
+    translation = floor["parts"]["translation"]["floor_s"]
+    summary = one_core["parts"]["summary"]
+    return {
+        "translation_s": translation,
+        "summary_s": summary["floor_s"],
+        "summary_compute_s": summary["compute_s"],
+        "summary_memory_s": summary["memory_s"],
+        "int8_gflops_one_core": one_core["int8_gflops"],
+        "read_gbps_one_core": one_core["read_gbps"],
+        "floor_s": round(translation + summary["floor_s"], 7),
+    }

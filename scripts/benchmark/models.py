@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.common import BART, CONFIGS, MARIAN, say
-from benchmark.machine import gemm_probe, memory_bandwidth
+from benchmark.machine import gemm_probe, int8_rate, memory_bandwidth
 
 REAL_WINDOWS = {MARIAN: 512, BART: 1024}
 """model_max_length of the real tokenizers; the tiny test tokenizers say 128 and 256."""
@@ -191,6 +191,17 @@ def worker_prepare(spec: dict[str, Any]) -> dict[str, Any]:
     say(f"  matrix product 512^3, GFLOP/s: {gemm}")
     bandwidth = memory_bandwidth(torch, 32 if spec["quick"] else 512)
     say(f"  memory bandwidth, GB/s: {bandwidth}")
+    # One core's share: the service runs each summary call on one thread (its 2 x 1 layout).
+    torch.set_num_threads(1)
+    gemm["int8_one_core"] = int8_rate(torch)
+    bandwidth["read_gbps_one_core"] = memory_bandwidth(torch, 32 if spec["quick"] else 512)[
+        "read_gbps"
+    ]
+    torch.set_num_threads(spec["threads"])
+    say(
+        f"  one core: int8 {gemm['int8_one_core']} GFLOP/s, "
+        f"read {bandwidth['read_gbps_one_core']} GB/s"
+    )
     report = {
         name: _build(name, task, spec)
         for name, task in ((MARIAN, "translation"), (BART, "summary"))
