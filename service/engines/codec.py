@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,32 +73,26 @@ def clean_up_tokenization(text: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _Common:
-    eos_token: str
-    model_max_length: int | None
-    clean_up: bool
+class _RecordCodec:
+    """What both record codecs read the same way: the end token, the window, the clean-up."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        window = record.get("model_max_length")
+        self.eos_token = str(record["eos_token"])
+        self.model_max_length = int(window) if isinstance(window, int) else None
+        self._clean_up = bool(record.get("clean_up_tokenization_spaces", False))
+
+    def _cleaned(self, text: str) -> str:
+        return clean_up_tokenization(text) if self._clean_up else text
 
 
-def _common(record: dict[str, Any]) -> _Common:
-    window = record.get("model_max_length")
-    return _Common(
-        eos_token=str(record["eos_token"]),
-        model_max_length=int(window) if isinstance(window, int) else None,
-        clean_up=bool(record.get("clean_up_tokenization_spaces", False)),
-    )
-
-
-class MarianCodec:
+class MarianCodec(_RecordCodec):
     """transformers 5's `MarianTokenizer` (shared vocabulary) on `sentencepiece` alone."""
 
     def __init__(self, folder: Path, record: dict[str, Any]) -> None:
         import sentencepiece
 
-        common = _common(record)
-        self.eos_token = common.eos_token
-        self.model_max_length = common.model_max_length
-        self._clean_up = common.clean_up
+        super().__init__(record)
         vocab = json.loads((folder / record["vocab"]).read_text(encoding="utf-8"))
         self._encoder: dict[str, int] = {str(k): int(v) for k, v in vocab.items()}
         self._decoder: dict[int, str] = {v: k for k, v in self._encoder.items()}
@@ -181,20 +174,17 @@ class MarianCodec:
         for ids in sequences:
             kept = [int(i) for i in ids if int(i) not in self._special_ids]
             text = self._string(self.ids_to_tokens(kept))
-            texts.append(clean_up_tokenization(text) if self._clean_up else text)
+            texts.append(self._cleaned(text))
         return texts
 
 
-class TokenizersCodec:
+class TokenizersCodec(_RecordCodec):
     """A fast tokenizer: the `tokenizers` pipeline transformers built, read back as it was."""
 
     def __init__(self, folder: Path, record: dict[str, Any]) -> None:
         from tokenizers import Tokenizer
 
-        common = _common(record)
-        self.eos_token = common.eos_token
-        self.model_max_length = common.model_max_length
-        self._clean_up = common.clean_up
+        super().__init__(record)
         self._tokenizer = Tokenizer.from_file(str(folder / record["backend"]))
         # transformers encodes with truncation and padding off, whatever the file says.
         self._tokenizer.no_truncation()
@@ -223,7 +213,7 @@ class TokenizersCodec:
         texts = self._tokenizer.decode_batch(
             [list(ids) for ids in sequences], skip_special_tokens=True
         )
-        return [clean_up_tokenization(t) if self._clean_up else t for t in texts]
+        return [self._cleaned(text) for text in texts]
 
 
 class TransformersCodec:
