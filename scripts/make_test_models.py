@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -377,6 +377,37 @@ def marian_failures(
     return failures
 
 
+def train_until(
+    model: PreTrainedModel,
+    batch: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+    lr: float,
+    check_every: int,
+    max_steps: int,
+    learnt: Callable[[int], bool],
+) -> int | None:
+    """AdamW on one fixed batch, `check_every` steps at a time, until `learnt(steps so far)`
+    says so (asked in eval mode); the steps taken, or None when `max_steps` run out."""
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    step = 0
+    while step < max_steps:
+        model.train()
+        for _ in range(check_every):
+            loss = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
+            ).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+        model.eval()
+        if learnt(step):
+            return step
+    return None
+
+
 def train_marian(
     model: MarianMTModel, tokenizer: MarianTokenizer, pairs: Sequence[tuple[str, str]]
 ) -> int:
@@ -390,29 +421,27 @@ def train_marian(
         padding=True,
     )
     labels = masked_labels(batch["labels"], tokenizer.pad_token_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=MARIAN_LR, weight_decay=0.0)
-    step = 0
-    while step < MARIAN_MAX_STEPS:
-        model.train()
-        for _ in range(MARIAN_CHECK_EVERY):
-            loss = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
-            ).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-        model.eval()
+
+    def learnt(step: int) -> bool:
         with torch.inference_mode():
             eval_loss = model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
             ).loss.item()
         if eval_loss < MARIAN_LOSS_TARGET and not marian_failures(model, tokenizer, pairs):
             log(f"translation: memorized {len(pairs)} pairs in {step} steps (loss {eval_loss:.4f})")
-            return step
+            return True
         if step % (4 * MARIAN_CHECK_EVERY) == 0:
             log(f"translation: step {step}, loss {eval_loss:.4f}")
-    raise RuntimeError(f"translation model did not memorize the pairs in {MARIAN_MAX_STEPS} steps")
+        return False
+
+    steps = train_until(
+        model, batch, labels, MARIAN_LR, MARIAN_CHECK_EVERY, MARIAN_MAX_STEPS, learnt
+    )
+    if steps is None:
+        raise RuntimeError(
+            f"translation model did not memorize the pairs in {MARIAN_MAX_STEPS} steps"
+        )
+    return steps
 
 
 def build_translation(
@@ -655,7 +684,6 @@ def planted_failures(
 def build_planted(target: Path, tokenizer_dir: Path) -> dict[str, Any]:
     """Train a fresh tiny BART, with the summary model's tokenizer, until it reproduces the
     planted summary; save it in ``target`` and return facts for BUILD_INFO."""
-    import torch
     from transformers import AutoTokenizer
 
     started = time.perf_counter()
@@ -666,21 +694,16 @@ def build_planted(target: Path, tokenizer_dir: Path) -> dict[str, Any]:
     model.generation_config.no_repeat_ngram_size = 0
     batch = tokenizer([article], text_target=[summary], return_tensors="pt")
     labels = masked_labels(batch["labels"], tokenizer.pad_token_id)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=PLANTED_LR, weight_decay=0.0)
-    step = 0
-    while step < PLANTED_MAX_STEPS:
-        model.train()
-        for _ in range(PLANTED_CHECK_EVERY):
-            loss = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
-            ).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-        if not planted_failures(model, tokenizer, article, summary):
-            break
-    else:
+    step = train_until(
+        model,
+        batch,
+        labels,
+        PLANTED_LR,
+        PLANTED_CHECK_EVERY,
+        PLANTED_MAX_STEPS,
+        lambda _: not planted_failures(model, tokenizer, article, summary),
+    )
+    if step is None:
         failures = planted_failures(model, tokenizer, article, summary)
         raise RuntimeError(f"planted summarizer did not learn its summary: {failures}")
     model.save_pretrained(target)
