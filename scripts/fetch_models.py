@@ -43,11 +43,16 @@ os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as `python scripts/fetch_models.py`
+    sys.path.insert(0, str(REPO_ROOT))
+
+# The service's own lists, so that what is fetched is what the converter and the loader read.
+from service.engines.convert import SOURCE_FILE, TOKENIZER_FILES  # noqa: E402
+from service.engines.ct2 import GENERATION_CONFIG  # noqa: E402
+from service.presets import DEFAULT_PRESET, PRESETS, PresetError, preset_entries  # noqa: E402
+
 DEFAULT_MANIFEST = REPO_ROOT / "models" / "manifest.json"
-SOURCE_FILE = ".depeche-source.json"
 MODEL_KEYS = ("translation", "summary")
-PRESETS = ("fast", "balanced", "quality")
-DEFAULT_PRESET = "balanced"
 # The first contact with the hub (model_info) must answer within this many seconds.
 PROBE_DEADLINE_S = 25.0
 
@@ -55,21 +60,7 @@ EXIT_ERROR = 1
 EXIT_UNREACHABLE = 2
 
 # Top-level files needed to load a model and its tokenizer with transformers.
-BASE_FILES = (
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "vocab.txt",
-    "merges.txt",
-    "source.spm",
-    "target.spm",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-)
+BASE_FILES = ("config.json", GENERATION_CONFIG, *TOKENIZER_FILES)
 
 T = TypeVar("T")
 
@@ -196,19 +187,17 @@ def run_with_deadline(func: Callable[[], T], seconds: float) -> T:
 
 
 def _preset_entries(data: Any, path: Path, preset: str) -> dict[str, Any]:
-    """The manifest entry of each task for `preset` (balanced: the top-level entries).
-    Mirrors `service.presets.preset_entries`; this script runs without the service."""
-    if preset not in PRESETS:
-        raise FetchError(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    """The manifest entry of each task for `preset`: `service.presets.preset_entries`, its
+    refusals as one line; an entry it cannot read is left for `load_manifest` to name."""
     if not isinstance(data, dict):
         raise FetchError(f"error: manifest {path} is not a JSON object")
-    if preset == DEFAULT_PRESET:
+    try:
+        return preset_entries(data, preset)
+    except PresetError as exc:
+        where = f" (manifest {path})" if preset in PRESETS else ""
+        raise FetchError(f"error: {exc}{where}") from None
+    except (KeyError, TypeError):  # a top-level entry missing or malformed
         return {key: data.get(key) for key in MODEL_KEYS}
-    chosen = (data.get("presets") or {}).get(preset)
-    models = data.get("models") or {}
-    if not isinstance(chosen, dict) or not isinstance(models, dict):
-        raise FetchError(f"error: manifest {path} does not describe the preset '{preset}'")
-    return {key: models.get(chosen.get(key)) for key in MODEL_KEYS}
 
 
 def load_manifest(path: Path, preset: str = DEFAULT_PRESET) -> list[ModelSpec]:
