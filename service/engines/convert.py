@@ -321,8 +321,8 @@ def _check_tokenizer(source: Path, out: Path) -> None:
 
 def _write_runtime_tokenizer(out: Path) -> None:
     """The tokenizer record that lets the service tokenize without transformers
-    (`service.engines.codec`), checked against the copied tokenizer on the probes and the
-    tests' own sentences; a tokenizer it cannot reproduce keeps transformers, with a warning."""
+    (`service.engines.codec`), checked against the copied tokenizer on `CODEC_PROBES`; a
+    tokenizer it cannot reproduce keeps transformers, with a warning."""
     from service.engines.codec import write_record
     from service.engines.ct2 import load_tokenizer
 
