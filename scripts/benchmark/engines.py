@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import adapter
-from benchmark.common import median, peak_rss_mb, say, timed_runs
+from benchmark.common import FAST_BART, FAST_SUMMARY_FOLDER, median, peak_rss_mb, say, timed_runs
 from benchmark.models import ct2_folder, service_folder
 
 
@@ -35,6 +35,8 @@ class EngineRow:
     inter: int = 1
     profile: bool = False
     """Also measure encoder and per-step time by forcing one step against all of them."""
+    folder: str | None = None
+    """The model's folders when not the task's own (the fast preset's summarizer)."""
 
     @property
     def threads(self) -> str:
@@ -77,7 +79,14 @@ def summary_rows(device: str, cores: int) -> list[EngineRow]:
     ]
     if device != "cuda":
         rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1))
+        rows.append(
+            EngineRow(FAST_SUMMARY_ROW, "ctranslate2", "int8", 1, folder=FAST_SUMMARY_FOLDER)
+        )
     return rows
+
+
+FAST_SUMMARY_ROW = f"CT2 int8 (1 thread, fast preset: {FAST_BART})"
+"""The `fast` preset's summarizer as the service runs it on the CPU."""
 
 
 def summary_pair(translation_label: str, summary: dict[str, Any]) -> str:
@@ -92,9 +101,10 @@ def summary_pair(translation_label: str, summary: dict[str, Any]) -> str:
 
 
 def model_folder(workdir: Path, task: str, row: EngineRow) -> Path:
+    name = row.folder or task
     if row.engine == "transformers":
-        return service_folder(workdir, task)
-    return ct2_folder(workdir, task, "int8" if row.precision.startswith("int8") else "float32")
+        return service_folder(workdir, name)
+    return ct2_folder(workdir, name, "int8" if row.precision.startswith("int8") else "float32")
 
 
 # --- inputs of exact token counts --------------------------------------------------------------
@@ -461,6 +471,15 @@ def build_articles(translation: dict[str, Any], summary: dict[str, Any]) -> list
         if label != "HF float32":
             paired = summary_pair(label, summary)
             pairs.append((f"{label}, batched; summary {paired}", label, "batched", paired))
+            if label.endswith("(2 workers)") and FAST_SUMMARY_ROW in summary:
+                pairs.append(
+                    (
+                        f"{label}, batched; summary {FAST_SUMMARY_ROW}",
+                        label,
+                        "batched",
+                        FAST_SUMMARY_ROW,
+                    )
+                )
     rows = []
     for label, t_row, mode, s_row in pairs:
         t_data, s_data = translation.get(t_row, {}), summary.get(s_row, {})

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.common import BART, CONFIGS, MARIAN, say
+from benchmark.common import BART, CONFIGS, FAST_BART, FAST_SUMMARY_FOLDER, MARIAN, say
 from benchmark.machine import gemm_probe, int8_rate, memory_bandwidth
 
-REAL_WINDOWS = {MARIAN: 512, BART: 1024}
+REAL_WINDOWS = {MARIAN: 512, BART: 1024, FAST_BART: 1024}
 """model_max_length of the real tokenizers; the tiny test tokenizers say 128 and 256."""
 QUICK_DIMS = {
     "d_model": 64,
@@ -122,9 +122,15 @@ def _allowed_output_ids(task: str, test_models: Path) -> list[int]:
     return sorted(allowed)
 
 
-def _build(name: str, task: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _build(
+    name: str,
+    task: str,
+    spec: dict[str, Any],
+    folder_name: str | None = None,
+    quantizations: tuple[str, ...] = CT2_QUANTIZATIONS,
+) -> dict[str, Any]:
     """One model: random weights, tiny tokenizer, forced-length generation config, and its
-    CTranslate2 copies."""
+    CTranslate2 copies, in `folder_name` (default: the task's own folders)."""
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, GenerationConfig
 
@@ -167,13 +173,15 @@ def _build(name: str, task: str, spec: dict[str, Any]) -> dict[str, Any]:
     forced = spec["service_lengths"][task]
     generation.update(max_length=forced + 1, min_length=forced)
     model.generation_config = GenerationConfig.from_dict(generation)
-    folder = service_folder(work, task)
+    folder = service_folder(work, folder_name or task)
     model.save_pretrained(folder)
     _copy_tokenizer(test_models / task, folder, REAL_WINDOWS[name])
     _pad_vocabulary(folder, model.config.vocab_size)
     del model
-    for quantization in CT2_QUANTIZATIONS:
-        convert(folder, ct2_folder(work, task, quantization), quantization, force=True)
+    for quantization in quantizations:
+        convert(
+            folder, ct2_folder(work, folder_name or task, quantization), quantization, force=True
+        )
     return {
         "parameters_m": round(params / 1e6, 2),
         "prepare_s": round(time.perf_counter() - started, 1),
@@ -206,4 +214,6 @@ def worker_prepare(spec: dict[str, Any]) -> dict[str, Any]:
         name: _build(name, task, spec)
         for name, task in ((MARIAN, "translation"), (BART, "summary"))
     }
-    return {"models": report, "gemm_gflops": gemm, "memory": bandwidth}
+    # The fast preset's summarizer, for its own summary row (CTranslate2 int8 only).
+    fast = {FAST_BART: _build(FAST_BART, "summary", spec, FAST_SUMMARY_FOLDER, ("int8",))}
+    return {"models": report, "fast_models": fast, "gemm_gflops": gemm, "memory": bandwidth}
