@@ -27,9 +27,9 @@ TEST_MODELS = ROOT / ".test-models"
 
 MARIAN = "opus-mt-fr-en"
 BART = "distilbart-cnn-12-6"
-FAST_BART = "distilbart-cnn-12-3"
-"""The `fast` preset's summary model (models/manifest.json): timed as one more summary row."""
-FAST_SUMMARY_FOLDER = "summary-fast"
+PRESET_SUMMARIZERS = {"fast": "distilbart-cnn-12-3", "quality": "bart-large-cnn"}
+"""The other presets' summarizers (models/manifest.json), each timed as one more summary row
+from its folder `summary-<preset>`."""
 TASK_MODEL = {"translation": MARIAN, "summary": BART}
 
 

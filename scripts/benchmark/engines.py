@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import adapter
-from benchmark.common import FAST_BART, FAST_SUMMARY_FOLDER, median, peak_rss_mb, say, timed_runs
+from benchmark.common import PRESET_SUMMARIZERS, median, peak_rss_mb, say, timed_runs
 from benchmark.models import ct2_folder, service_folder
 
 
@@ -79,14 +79,16 @@ def summary_rows(device: str, cores: int) -> list[EngineRow]:
     ]
     if device != "cuda":
         rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1))
-        rows.append(
-            EngineRow(FAST_SUMMARY_ROW, "ctranslate2", "int8", 1, folder=FAST_SUMMARY_FOLDER)
-        )
+        for preset, label in PRESET_SUMMARY_ROWS.items():
+            rows.append(EngineRow(label, "ctranslate2", "int8", 1, folder=f"summary-{preset}"))
     return rows
 
 
-FAST_SUMMARY_ROW = f"CT2 int8 (1 thread, fast preset: {FAST_BART})"
-"""The `fast` preset's summarizer as the service runs it on the CPU."""
+PRESET_SUMMARY_ROWS = {
+    preset: f"CT2 int8 (1 thread, {preset} preset: {name})"
+    for preset, name in PRESET_SUMMARIZERS.items()
+}
+"""The other presets' summarizers as the service runs them on the CPU."""
 
 
 def summary_pair(translation_label: str, summary: dict[str, Any]) -> str:
@@ -471,15 +473,12 @@ def build_articles(translation: dict[str, Any], summary: dict[str, Any]) -> list
         if label != "HF float32":
             paired = summary_pair(label, summary)
             pairs.append((f"{label}, batched; summary {paired}", label, "batched", paired))
-            if label.endswith("(2 workers)") and FAST_SUMMARY_ROW in summary:
-                pairs.append(
-                    (
-                        f"{label}, batched; summary {FAST_SUMMARY_ROW}",
-                        label,
-                        "batched",
-                        FAST_SUMMARY_ROW,
-                    )
-                )
+            if label.endswith("(2 workers)"):
+                pairs += [
+                    (f"{label}, batched; summary {other}", label, "batched", other)
+                    for other in PRESET_SUMMARY_ROWS.values()
+                    if other in summary
+                ]
     rows = []
     for label, t_row, mode, s_row in pairs:
         t_data, s_data = translation.get(t_row, {}), summary.get(s_row, {})

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.common import BART, CONFIGS, FAST_BART, FAST_SUMMARY_FOLDER, MARIAN, say
+from benchmark.common import BART, CONFIGS, MARIAN, PRESET_SUMMARIZERS, say
 from benchmark.machine import gemm_probe, int8_rate, memory_bandwidth
 
-REAL_WINDOWS = {MARIAN: 512, BART: 1024, FAST_BART: 1024}
+REAL_WINDOWS = {MARIAN: 512, BART: 1024, **dict.fromkeys(PRESET_SUMMARIZERS.values(), 1024)}
 """model_max_length of the real tokenizers; the tiny test tokenizers say 128 and 256."""
 QUICK_DIMS = {
     "d_model": 64,
@@ -214,6 +214,9 @@ def worker_prepare(spec: dict[str, Any]) -> dict[str, Any]:
         name: _build(name, task, spec)
         for name, task in ((MARIAN, "translation"), (BART, "summary"))
     }
-    # The fast preset's summarizer, for its own summary row (CTranslate2 int8 only).
-    fast = {FAST_BART: _build(FAST_BART, "summary", spec, FAST_SUMMARY_FOLDER, ("int8",))}
-    return {"models": report, "fast_models": fast, "gemm_gflops": gemm, "memory": bandwidth}
+    # The other presets' summarizers, each for its own summary row (CTranslate2 int8 only).
+    presets = {
+        name: _build(name, "summary", spec, f"summary-{preset}", ("int8",))
+        for preset, name in PRESET_SUMMARIZERS.items()
+    }
+    return {"models": report, "preset_models": presets, "gemm_gflops": gemm, "memory": bandwidth}
