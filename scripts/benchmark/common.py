@@ -29,7 +29,14 @@ MARIAN = "opus-mt-fr-en"
 BART = "distilbart-cnn-12-6"
 PRESET_SUMMARIZERS = {"fast": "distilbart-cnn-12-3", "quality": "bart-large-cnn"}
 """The other presets' summarizers (models/manifest.json), each timed as one more summary row
-from its folder `summary-<preset>`."""
+from its own folders (`preset_summary_folder`)."""
+
+
+def preset_summary_folder(preset: str) -> str:
+    """The folder name (service and CTranslate2 copies) of `preset`'s summarizer."""
+    return f"summary-{preset}"
+
+
 TASK_MODEL = {"translation": MARIAN, "summary": BART}
 
 

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmark import adapter
-from benchmark.common import PRESET_SUMMARIZERS, median, peak_rss_mb, say, timed_runs
+from benchmark.common import (
+    PRESET_SUMMARIZERS,
+    median,
+    peak_rss_mb,
+    preset_summary_folder,
+    say,
+    timed_runs,
+)
 from benchmark.models import ct2_folder, service_folder
 
 
@@ -36,7 +43,7 @@ class EngineRow:
     profile: bool = False
     """Also measure encoder and per-step time by forcing one step against all of them."""
     folder: str | None = None
-    """The model's folders when not the task's own (the fast preset's summarizer)."""
+    """The model's folders when not the task's own (the other presets' summarizers)."""
 
     @property
     def threads(self) -> str:
@@ -80,7 +87,8 @@ def summary_rows(device: str, cores: int) -> list[EngineRow]:
     if device != "cuda":
         rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1))
         for preset, label in PRESET_SUMMARY_ROWS.items():
-            rows.append(EngineRow(label, "ctranslate2", "int8", 1, folder=f"summary-{preset}"))
+            folder = preset_summary_folder(preset)
+            rows.append(EngineRow(label, "ctranslate2", "int8", 1, folder=folder))
     return rows
 
 

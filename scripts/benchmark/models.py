@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark.common import BART, CONFIGS, MARIAN, PRESET_SUMMARIZERS, say
+from benchmark.common import BART, CONFIGS, MARIAN, PRESET_SUMMARIZERS, preset_summary_folder, say
 from benchmark.machine import gemm_probe, int8_rate, memory_bandwidth
 
 REAL_WINDOWS = {MARIAN: 512, BART: 1024, **dict.fromkeys(PRESET_SUMMARIZERS.values(), 1024)}
@@ -216,7 +216,7 @@ def worker_prepare(spec: dict[str, Any]) -> dict[str, Any]:
     }
     # The other presets' summarizers, each for its own summary row (CTranslate2 int8 only).
     presets = {
-        name: _build(name, "summary", spec, f"summary-{preset}", ("int8",))
+        name: _build(name, "summary", spec, preset_summary_folder(preset), ("int8",))
         for preset, name in PRESET_SUMMARIZERS.items()
     }
     return {"models": report, "preset_models": presets, "gemm_gflops": gemm, "memory": bandwidth}

@@ -136,16 +136,21 @@ class EncodingMemo:
         return [item.size for item in self.encode(texts)]
 
 
+def token_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """A transformers tokenizer's ids for each text, special tokens included, never truncated:
+    how every engine (and the runtime tokenizer's check) asks transformers to tokenize."""
+    encoded = tokenizer(list(texts), truncation=False, verbose=False)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
 def encode_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[Encoded]:
     """Each text's token ids, special tokens included, under the engine's lock: fast
     tokenizers are not safe to share across threads."""
     if not texts:
         return []
     with lock:
-        encoded = tokenizer(list(texts), truncation=False, verbose=False)
-    return [
-        Encoded(text, tuple(ids)) for text, ids in zip(texts, encoded["input_ids"], strict=True)
-    ]
+        ids = token_ids(tokenizer, texts)
+    return [Encoded(text, tuple(item)) for text, item in zip(texts, ids, strict=True)]
 
 
 def count_tokens_locked(tokenizer: Any, lock: threading.Lock, texts: Sequence[str]) -> list[int]:

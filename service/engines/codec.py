@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from service.engines.base import token_ids
+
 RECORD = "runtime_tokenizer.json"
 """Written by the converter beside the weights; read by `load_codec`."""
 BACKEND = "runtime_tokenizer.backend.json"
@@ -228,8 +230,7 @@ class TransformersCodec:
         self.model_max_length = window if isinstance(window, int) else None
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer(list(texts), truncation=False, verbose=False)
-        return [list(ids) for ids in encoded["input_ids"]]
+        return token_ids(self.tokenizer, texts)
 
     def tokens_to_ids(self, tokens: Sequence[str]) -> list[int]:
         return list(self.tokenizer.convert_tokens_to_ids(list(tokens)))
@@ -271,7 +272,8 @@ def describe(tokenizer: Any, folder: Path) -> tuple[dict[str, Any], str | None]:
         "format": FORMAT,
         "tokenizer_class": name,
         "eos_token": str(tokenizer.eos_token),
-        "model_max_length": window if isinstance(window, int) and window < 1_000_000_000 else None,
+        # as transformers states it; `ct2.model_window` alone decides what counts as no limit
+        "model_max_length": window if isinstance(window, int) else None,
         "clean_up_tokenization_spaces": bool(tokenizer.clean_up_tokenization_spaces),
     }
     if getattr(tokenizer, "split_special_tokens", False):
@@ -342,7 +344,7 @@ def mismatch(codec: Codec, tokenizer: Any, texts: Sequence[str]) -> str | None:
     """How `codec` differs from the transformers `tokenizer` on `texts` (ids, and the decoded
     text of those ids), or None when it does not."""
     ours = codec.encode(texts)
-    theirs = [list(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+    theirs = token_ids(tokenizer, texts)
     for text, a, b in zip(texts, ours, theirs, strict=True):
         if a != b:
             return f"{text!r} encodes to {a[:12]}… here and {b[:12]}… in transformers"
@@ -352,9 +354,9 @@ def mismatch(codec: Codec, tokenizer: Any, texts: Sequence[str]) -> str | None:
         if a_text != b_text:
             return f"decodes to {a_text!r} here and {b_text!r} in transformers"
     for ids in theirs:
-        if codec.ids_to_tokens(ids) != list(tokenizer.convert_ids_to_tokens(ids)):
-            return f"ids {ids[:12]}… map to other tokens here than in transformers"
         tokens = list(tokenizer.convert_ids_to_tokens(ids))
+        if codec.ids_to_tokens(ids) != tokens:
+            return f"ids {ids[:12]}… map to other tokens here than in transformers"
         if codec.tokens_to_ids(tokens) != list(tokenizer.convert_tokens_to_ids(tokens)):
             return f"tokens {tokens[:12]}… map to other ids here than in transformers"
     return None
