@@ -12,6 +12,9 @@ floor = model FLOPs / int8 rate + decoder steps x decoder weight bytes / memory 
   fewest sequential steps, whatever the service's batch budget), so its steps are its longest
   sentence's; the summary's are its length.
 - Biases, layer norms, softmax and embedding lookups are left out: the floor is a bound.
+
+The engine bound (`engine_bound`) is the other side: the least the sample article takes on the
+engines the same run measured, from their own rows.
 """
 
 from __future__ import annotations
@@ -149,6 +152,74 @@ def sample_floor(
     result = floor_seconds(costs, int8_gflops, read_gbps)
     result["beams"] = {"translation": translation_beams, "summary": summary_beams}
     return result
+
+
+def _runs_layout(row: dict[str, Any], layout: dict[str, Any], *, inter: bool) -> bool:
+    """Whether an engine row runs the engine, precision and threads the service reported
+    (`meta.models[]`: engine label such as "ctranslate2 (int8)", threads inter/intra)."""
+    threads = layout.get("threads") or {}
+    return (
+        f"{row.get('engine')} ({row.get('precision')})" == layout.get("engine")
+        and row.get("intra") == threads.get("intra")
+        and (not inter or row.get("inter") == threads.get("inter"))
+    )
+
+
+def engine_bound(
+    translation: dict[str, Any],
+    summary: dict[str, Any],
+    summary_beams: int,
+    layouts: dict[str, dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The least the sample article can take on the engines this run measured: the fastest
+    run of any translation row on the sample article, plus the fastest decoder of the default
+    summarizer at the service's beam (the profile's decoder time: every forced step, the
+    encoder left out).
+
+    The floor says what the hardware allows; this says what the engines at hand allow. The
+    service runs the same engines on the same forced lengths and cannot start the sample's
+    one summary call before its translation ends, so a target below this bound is out of
+    reach with these engines, whatever the service does around them. That holds only when
+    the rows include the layout the service runs (`layouts`: its `meta.models[]` by task; a
+    translation row with its engine, precision and threads, a summary row with its engine,
+    precision and threads per call), so None when they do not, or a side was not measured."""
+    if not (
+        any(
+            _runs_layout(r, layouts.get("translation") or {}, inter=True)
+            for r in translation.values()
+        )
+        and any(
+            _runs_layout(r, layouts.get("summary") or {}, inter=False) for r in summary.values()
+        )
+    ):
+        return None
+    runs = [
+        (min(row["results"]["sample_batched"]["times_s"]), label)
+        for label, row in translation.items()
+        if (row.get("results") or {}).get("sample_batched", {}).get("times_s")
+    ]
+    beam = f"beam{summary_beams}"
+    decoders = [
+        (steps[beam]["decoder_s"], label, steps[beam])
+        for label, row in summary.items()
+        if row.get("folder") is None  # the preset summarizers' rows have their own folder
+        for steps in [((row.get("profile") or {}).get("steps") or {})]
+        if beam in steps
+    ]
+    if not runs or not decoders:
+        return None
+    translation_s, translation_row = min(runs)
+    decoder_s, summary_row, steps = min(decoders, key=lambda item: item[0])
+    return {
+        "translation_s": round(translation_s, 4),
+        "translation_row": translation_row,
+        "summary_decoder_s": round(decoder_s, 4),
+        "summary_row": summary_row,
+        "summary_steps": steps["steps"],
+        "summary_step_s": steps["step_s"],
+        "summary_beams": summary_beams,
+        "bound_s": round(translation_s + decoder_s, 4),
+    }
 
 
 def service_layout_floor(floor: dict[str, Any], one_core: dict[str, Any]) -> dict[str, Any]:

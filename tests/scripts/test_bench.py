@@ -20,8 +20,8 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark.floor import Shape, cost, floor_seconds
-from benchmark.report import HEADLINE_KEYS, targets
+from benchmark.floor import Shape, cost, engine_bound, floor_seconds
+from benchmark.report import ENGINES_OUT_OF_REACH, HEADLINE_KEYS, targets
 from benchmark.service import stream_timings
 
 SUMMARY_KEYS = (
@@ -110,6 +110,26 @@ def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
     for heading in ("## Profile", "## The floor", "## Targets", "## Streaming"):
         assert heading in result.stdout
     assert out_md.read_text(encoding="utf-8").strip() == result.stdout.strip()
+
+    # The engine bound: the quick run has the service's own layout among its rows.
+    bound = report["engine_bound"]
+    assert bound is not None
+    assert report["engine_bound_s"] == bound["bound_s"] > 0
+    assert bound["summary_row"] in summary
+    assert bound["translation_row"] in translation
+
+    # --from-json measures nothing and derives the same report from the saved one.
+    again = tmp_path / "again.json"
+    rerun = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--from-json", str(out_json), "--json", str(again)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert json.loads(again.read_text(encoding="utf-8")) == report
 
 
 def test_cost_counts_every_matrix_product_of_a_tiny_model() -> None:
@@ -213,3 +233,56 @@ def test_targets_say_met_missed_out_of_reach_or_not_measured() -> None:
     verdicts = {t["target"]: t["verdict"] for t in targets(slow)}
     assert verdicts["sample article ≤ 3.0 s on a 2-core AVX-512 machine"] == "out of reach"
     assert verdicts["sample article ≥ 15× the naive pipeline"] == "out of reach"  # 12.5× at best
+    # Out of reach with these engines: the floor allows it, the fastest rows add up to more.
+    engines = {**report, "machine": {"avx512f": True}, "engine_bound_s": 3.5}
+    verdicts = {t["target"]: t["verdict"] for t in targets(engines)}
+    assert verdicts["sample article ≤ 3.0 s on a 2-core AVX-512 machine"] == ENGINES_OUT_OF_REACH
+    assert verdicts["sample article ≥ 15× the naive pipeline"] == ENGINES_OUT_OF_REACH  # 3.33 s
+    assert verdicts["sample article within 2× of the floor"] == "missed"  # 4 s allowed
+    assert verdicts["≥ 30 articles/min at 16 clients"] == "met"  # the bound is about time
+    # A bound under the target changes nothing: missed stays missed.
+    fast = {**engines, "engine_bound_s": 2.9}
+    verdicts = {t["target"]: t["verdict"] for t in targets(fast)}
+    assert verdicts["sample article ≤ 3.0 s on a 2-core AVX-512 machine"] == "missed"
+
+
+def _row(engine: str, precision: str, intra: int, inter: int, **extra: object) -> dict:
+    return {"engine": engine, "precision": precision, "intra": intra, "inter": inter, **extra}
+
+
+def test_engine_bound_adds_the_fastest_translation_and_summary_decoder() -> None:
+    translation = {
+        "HF float32": _row(
+            "transformers", "float32", 2, 1, results={"sample_batched": {"times_s": [9.0, 8.0]}}
+        ),
+        "CT2 int8 (2 workers)": _row(
+            "ctranslate2", "int8", 1, 2, results={"sample_batched": {"times_s": [1.4, 1.2]}}
+        ),
+    }
+
+    def summary_row(intra: int, decoder_s: float, folder: str | None = None) -> dict:
+        steps = {"beam2": {"decoder_s": decoder_s, "steps": 120, "step_s": decoder_s / 120}}
+        return _row("ctranslate2", "int8", intra, 1, folder=folder, profile={"steps": steps})
+
+    summary = {
+        "CT2 int8": summary_row(2, 3.5),
+        "CT2 int8 (1 thread)": summary_row(1, 3.0),
+        "CT2 int8 (1 thread, fast preset)": summary_row(1, 1.0, folder="summary-fast"),
+    }
+    layouts = {
+        "translation": {"engine": "ctranslate2 (int8)", "threads": {"inter": 2, "intra": 1}},
+        "summary": {"engine": "ctranslate2 (int8)", "threads": {"inter": 2, "intra": 1}},
+    }
+    bound = engine_bound(translation, summary, 2, layouts)
+    assert bound is not None
+    # The fastest run of the fastest row, and the default summarizer's fastest decoder (the
+    # preset's own row does not count: the service runs the default model).
+    assert (bound["translation_row"], bound["translation_s"]) == ("CT2 int8 (2 workers)", 1.2)
+    assert (bound["summary_row"], bound["summary_decoder_s"]) == ("CT2 int8 (1 thread)", 3.0)
+    assert bound["bound_s"] == pytest.approx(4.2)
+    # No bound when the rows do not include the layout the service runs: it may be faster.
+    two_threads = {**layouts, "summary": {**layouts["summary"], "threads": {"intra": 2}}}
+    del summary["CT2 int8"]
+    assert engine_bound(translation, summary, 2, two_threads) is None
+    assert engine_bound(translation, summary, 2, {}) is None
+    assert engine_bound(translation, summary, 4, layouts) is None  # no beam-4 profile
