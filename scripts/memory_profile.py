@@ -19,6 +19,13 @@ Two subcommands:
     settings (e.g. MALLOC_ARENA_MAX=2) go to the server, so levers can be compared side by
     side; ``--label`` names the row in the JSON.
 
+``stages``
+    In this process, as ``python -m service`` sets it up (two malloc arenas): RSS after the
+    serve imports and each model load, after the first language detection (py3langid loads
+    its model then), then each phase of a request alone, with the peak reset before it: a
+    translation, a summary of English text, both; with glibc's own account after each
+    (``mallinfo2``: heap in use, freed but kept, mmapped), and after ``malloc_trim(0)``.
+
 Usage::
 
     python scripts/memory_profile.py prepare --out /work/fullsize-models
@@ -29,6 +36,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
@@ -123,6 +132,46 @@ def proc_status(pid: int) -> dict[str, float]:
         elif key == "Threads":
             values[key] = int(rest.split()[0])
     return values
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+def malloc_account() -> dict[str, float] | None:
+    """glibc's account of this process's heap, summed over its arenas (mallinfo2), in MiB:
+    taken from the system by brk/arenas, in use there, freed but kept, and mmapped chunks.
+    None without glibc 2.33+."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return {
+        "heap_mb": round(info.arena / MB, 1),
+        "in_use_mb": round(info.uordblks / MB, 1),
+        "free_kept_mb": round(info.fordblks / MB, 1),
+        "mmapped_mb": round(info.hblkhd / MB, 1),
+    }
 
 
 def smaps_rollup(pid: int) -> dict[str, float]:
@@ -328,8 +377,12 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
     pid = os.getpid()
     rows: list[dict[str, Any]] = []
 
+    from service.process import cap_malloc_arenas
+
+    cap_malloc_arenas()  # as `python -m service` does, before any worker thread
+
     def mark(stage: str) -> None:
-        row = {"stage": stage, **snapshot(pid)}
+        row = {"stage": stage, **snapshot(pid), "malloc": malloc_account()}
         row["imported"] = [m for m in heavy if m in sys.modules]
         rows.append(row)
 
@@ -370,11 +423,26 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
 
     pipeline = Pipeline(engines[0], engines[1], prepared.device, settings)
     sample = bench.SAMPLE_ARTICLE.read_text(encoding="utf-8")
+    from service.text.language import classify
+
+    classify(sample)
+    mark("after the first language detection (py3langid's model)")
+    # Each phase alone, the peak (hwm_mb) reset before it: what that phase adds on its own.
+    english = ""
     for round_ in range(1, args.rounds + 1):
-        pipeline.translate(sample)
+        bench.reset_peak_rss()
+        english = "\n\n".join(pipeline.translate(sample).translation.paragraphs)
         mark(f"round {round_}: after translating the sample article")
+        bench.reset_peak_rss()
+        pipeline.summarize(english)
+        mark(f"round {round_}: after summarizing its English alone")
+        bench.reset_peak_rss()
         pipeline.summarize(sample)
         mark(f"round {round_}: after summarizing it (translation + summary)")
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+        mark("after malloc_trim(0)")
     pipeline.close()
     return {"rows": rows, "top_mappings": top_mappings(pid, 16), "modules": loaded_modules(pid)}
 
