@@ -171,8 +171,9 @@ class ParagraphCache:
         parts: Sequence[Sequence[str]],
         model: ModelInfo,
         settings: GenerationSettings,
-        translate: Callable[[list[str], OutputSink | None], SentenceTranslation],
+        translate: Callable[[list[str], OutputSink | None, int], SentenceTranslation],
         landed: OutputSink | None = None,
+        lead_parts: int = 0,
     ) -> tuple[SentenceTranslation, ParagraphReuse]:
         """Translate the sentences of every part (in order), reusing cached paragraphs.
 
@@ -181,7 +182,9 @@ class ParagraphCache:
         translation per sentence of `parts`, in order; token counts and `split_sentences` are
         those of the sentences actually translated. `landed` hears (a sentence's position in
         `parts`, its translation) for every sentence: the cached ones at once, the others as
-        the model returns them, through the sink handed to `translate`.
+        the model returns them, through the sink handed to `translate`. `translate` also gets
+        how many of the sentences it is sent belong to the first `lead_parts` parts (they
+        come first): the ones a stream wants first.
         """
         starts = [0]
         for part in parts:
@@ -202,8 +205,9 @@ class ParagraphCache:
             if landed is not None:
                 landed(owner[j], text)
 
+        lead = sum(len(parts[i]) for i in missing if i < lead_parts)
         fresh = (
-            translate(todo, sink if landed is not None else None)
+            translate(todo, sink if landed is not None else None, lead)
             if todo
             else SentenceTranslation(
                 sentences=[], split_sentences=0, input_tokens=0, output_tokens=0

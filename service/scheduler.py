@@ -70,6 +70,9 @@ class _Request:
     settings: GenerationSettings
     progress: Progress | None
     on_output: OutputSink | None = None
+    lead: int = 0
+    """How many of the first items want a batch of their own ahead of the rest (a stream's
+    head and first paragraph); 0 once taken, or when nothing leads."""
     outputs: list[str | None] = field(init=False)
     output_tokens: float = 0.0
     remaining: int = field(init=False)
@@ -147,7 +150,10 @@ class BatchScheduler:
     `workers` threads call the engine, so up to that many batches run at once (CTranslate2
     runs `inter_threads` calls in parallel). When less than a full batch per idle worker is
     waiting, as with one article's sentences, the work is shared out: each idle worker takes
-    its part, instead of one worker taking it all while the others wait.
+    its part, instead of one worker taking it all while the others wait. A request may name
+    a lead (its first few texts: a stream's head and first paragraph); while another worker
+    is idle too, the lead goes first in a batch of its own, so that it lands in the time of a
+    small batch, and the rest is shared out as if the lead's worker were idle already.
 
     A model call that raises fails the requests of that batch only (InferenceFailedError,
     with the engine's exception as its cause); their texts still queued are dropped, and the
@@ -171,6 +177,7 @@ class BatchScheduler:
         self._cond = threading.Condition()
         self._closed = False
         self._idle = 0  # workers waiting in _take, ready to run a batch
+        self._leading = 0  # workers running a lead batch: idle again soon
         self.workers = workers
         self.batches_run = 0
         self.batches_failed = 0
@@ -193,10 +200,11 @@ class BatchScheduler:
         settings: GenerationSettings,
         progress: Progress | None = None,
         on_output: OutputSink | None = None,
+        lead: int = 0,
     ) -> Generated:
         """Generate one output per encoded text (`engine.encode`), in order; blocks until all
         are done: `submit`, then `Ticket.wait`."""
-        return self.submit(items, settings, progress, on_output).wait()
+        return self.submit(items, settings, progress, on_output, lead).wait()
 
     def submit(
         self,
@@ -204,14 +212,18 @@ class BatchScheduler:
         settings: GenerationSettings,
         progress: Progress | None = None,
         on_output: OutputSink | None = None,
+        lead: int = 0,
     ) -> Ticket:
         """Queue one output per encoded text and return at once; `Ticket.wait` gives them, in
         order. Batches are sized from the items' own token counts: nothing is tokenized here.
-        `on_output` hears each output as it lands (any order), before the ticket is done. A
-        full queue raises OverloadedError here, not from `wait`."""
+        `on_output` hears each output as it lands (any order), before the ticket is done. The
+        first `lead` items go first in a batch of their own when another worker is idle to
+        start on the rest (a stream's first paragraph). A full queue raises OverloadedError
+        here, not from `wait`."""
         if not items:
             return Ticket(None)
-        request = _Request(list(items), settings, progress, on_output)
+        lead = lead if 0 < lead < len(items) else 0  # all of it or nothing: no lead
+        request = _Request(list(items), settings, progress, on_output, lead)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the scheduler is closed")
@@ -232,9 +244,10 @@ class BatchScheduler:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _take(self) -> list[_Item] | None:
+    def _take(self) -> tuple[list[_Item], bool] | None:
         """Wait for work, gather for up to wait_s more, then take one batch's worth: a share
-        of it when other workers are idle too."""
+        of it when other workers are idle too, or a request's lead alone. With the batch:
+        whether it is a lead batch."""
         with self._cond:
             self._idle += 1
             try:
@@ -242,7 +255,7 @@ class BatchScheduler:
             finally:
                 self._idle -= 1
 
-    def _take_locked(self) -> list[_Item] | None:
+    def _take_locked(self) -> tuple[list[_Item], bool] | None:
         """None only once the scheduler is closed and the queue is empty."""
         while True:
             while not self._queue and not self._closed:
@@ -261,28 +274,46 @@ class BatchScheduler:
             # here would end this worker's thread for good).
         settings = self._queue[0].request.settings
         candidates = [item for item in self._queue if item.request.settings == settings]
+        oldest = candidates[0].request
+        leads = False
+        if oldest.lead and self._idle > 1:
+            # Its lead alone (what of it fits one batch), while another worker is idle to
+            # start on the rest; the rest is shared as if this worker were idle already. Lead
+            # texts an earlier batch took (one that filled up from an older request) are gone.
+            lead = [c for c in candidates if c.request is oldest and c.index < oldest.lead]
+            oldest.lead = 0
+            if lead:
+                candidates, leads = lead, True
+                self._leading += 1
         sizes = [item.size for item in candidates]
         # Arrival order (oldest request first, each in index order), not longest-first over the
         # whole queue: the first paragraph of a streamed article goes in the first batch.
-        first = fill_batch(sizes, self._budget(sizes))
-        batch = [candidates[i] for i in first]
+        budget = self.batch_tokens if leads else self._budget(sizes)
+        batch = [candidates[i] for i in fill_batch(sizes, budget)]
         taken = {id(item) for item in batch}
         self._queue = [item for item in self._queue if id(item) not in taken]
-        return batch
+        return batch, leads
 
     def _budget(self, sizes: list[int]) -> int:
         """The token budget of the next batch: `batch_tokens`, or, with other workers idle, the
         padded cost of all that waits divided among the idle workers (so they all get work)."""
-        if self._idle <= 1:
+        sharing = self._idle + self._leading  # a lead batch's worker is back in a moment
+        if sharing <= 1:
             return self.batch_tokens
-        share = math.ceil(len(sizes) * max(sizes) / self._idle)
+        share = math.ceil(len(sizes) * max(sizes) / sharing)
         return min(self.batch_tokens, share)
 
     def _work(self) -> None:
-        while (batch := self._take()) is not None:
-            if self.on_batch is not None:
-                self.on_batch(self.engine.info.task, len(batch))
-            self._run_batch(batch)
+        while (taken := self._take()) is not None:
+            batch, leads = taken
+            try:
+                if self.on_batch is not None:
+                    self.on_batch(self.engine.info.task, len(batch))
+                self._run_batch(batch)
+            finally:
+                if leads:
+                    with self._cond:
+                        self._leading -= 1
 
     def _run_batch(self, batch: list[_Item]) -> None:
         try:

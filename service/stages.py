@@ -121,8 +121,9 @@ class Translator:
         todo: Sequence[str],
         progress: Progress | None = None,
         on_output: OutputSink | None = None,
+        lead: int = 0,
     ) -> SentenceTranslation:
-        return translate_sentences(self.scheduler, todo, self.settings, progress, on_output)
+        return translate_sentences(self.scheduler, todo, self.settings, progress, on_output, lead)
 
     def as_written(self, sentences: list[str]) -> SentenceTranslation:
         """Sentences whose placeholders the model lost, translated again with no protection.
@@ -132,7 +133,7 @@ class Translator:
             [[sentence] for sentence in sentences],
             self.info,
             self.settings,
-            lambda todo, sink: self.run(todo, on_output=sink),
+            lambda todo, sink, _lead: self.run(todo, on_output=sink),
         )
         return result
 
@@ -227,9 +228,10 @@ def _translate_parts(
     texts = iter(item.text for item in plan)
     parts = [[next(texts) for _ in part] for part in source_parts]
 
-    def run(todo: list[str], sink: OutputSink | None) -> SentenceTranslation:
+    def run(todo: list[str], sink: OutputSink | None, lead: int) -> SentenceTranslation:
         # Sentences reused from the cache count as done from the start.
-        return translator.run(todo, _shifted(progress, len(plan) - len(todo)), on_output=sink)
+        shifted = _shifted(progress, len(plan) - len(todo))
+        return translator.run(todo, shifted, on_output=sink, lead=lead)
 
     raw, reuse = translator.cache.translate_parts(
         parts,
@@ -237,6 +239,8 @@ def _translate_parts(
         translator.settings,
         run,
         stream.landed if stream is not None else None,
+        # A stream's first event needs the head and the first paragraph: they lead.
+        stream.heads + 1 if stream is not None else 0,
     )
     if progress is not None and not reuse.translated:
         progress(len(plan), len(plan))  # every paragraph came from the cache

@@ -30,13 +30,15 @@ def translate_sentences(
     settings: GenerationSettings,
     progress: Progress | None = None,
     on_output: OutputSink | None = None,
+    lead: int = 0,
 ) -> SentenceTranslation:
     """Translate each sentence exactly once and return the translations in the input order.
 
     A sentence longer than the model's window is cut at clause, then word boundaries; its
     pieces are translated and joined again, so nothing is truncated. `on_output` hears
     (sentence index, its translation) as each sentence's last piece lands (from a scheduler
-    worker thread, in any order).
+    worker thread, in any order). The first `lead` sentences (a stream's head and first
+    paragraph) go to the scheduler as its lead: first, in a batch of their own.
 
     Each sentence is tokenized once, and the scheduler and the model reuse that encoding; only
     an over-long sentence is measured again while it is cut, and its pieces are encoded once.
@@ -59,7 +61,8 @@ def translate_sentences(
         owner.extend([index] * len(parts))
 
     sink = _joined_sink(owner, on_output) if on_output is not None else None
-    generated = scheduler.run(pieces, settings, progress, sink)
+    lead_pieces = sum(1 for index in owner if index < lead)
+    generated = scheduler.run(pieces, settings, progress, sink, lead_pieces)
     joined: list[list[str]] = [[] for _ in sentences]
     for index, output in zip(owner, generated.texts, strict=True):
         joined[index].append(output)

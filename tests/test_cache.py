@@ -10,11 +10,18 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.article import ArticleInput
-from service.cache import LRUCache, article_key
+from service.cache import LRUCache, ParagraphCache, article_key
 from service.config import Settings
-from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
+from service.engines.base import (
+    Encoded,
+    Generated,
+    GenerationSettings,
+    ModelInfo,
+    Seq2SeqEngine,
+)
 from service.pipeline import Pipeline
 from service.results import ModelUsed
+from service.translate import SentenceTranslation
 
 
 def spaced(text: str) -> str:
@@ -186,3 +193,28 @@ def test_errors_are_not_cached(cached_client: TestClient) -> None:
     response = cached_client.post("/translate", json={"text": " "})
     assert response.status_code == 422
     assert "x-cache" not in response.headers
+
+
+def test_the_lead_counts_only_the_leading_parts_left_to_translate() -> None:
+    # A stream wants its first parts first: translate hears how many of the sentences it is
+    # sent belong to them, the cached ones left out.
+    cache = ParagraphCache(8)
+    model = ModelInfo("translation", "id", "rev", "transformers")
+    settings = GenerationSettings()
+    cache.store(["Un.", "Deux."], model, settings, ["One.", "Two."])
+    calls: list[tuple[list[str], int]] = []
+
+    def translate(todo: list[str], _sink: object, lead: int) -> SentenceTranslation:
+        calls.append((todo, lead))
+        return SentenceTranslation(
+            sentences=[t.upper() for t in todo], split_sentences=0, input_tokens=0, output_tokens=0
+        )
+
+    parts = [["Un.", "Deux."], ["Trois."], ["Quatre.", "Cinq."]]
+    result, reuse = cache.translate_parts(parts, model, settings, translate, lead_parts=2)
+    assert calls == [(["Trois.", "Quatre.", "Cinq."], 1)]  # part 0 came from the cache
+    assert result.sentences == ["One.", "Two.", "TROIS.", "QUATRE.", "CINQ."]
+    assert (reuse.reused, reuse.translated) == (1, 2)
+    calls.clear()
+    cache.translate_parts([["Six."], ["Sept."]], model, settings, translate)
+    assert calls == [(["Six.", "Sept."], 0)]  # nothing leads unless asked

@@ -418,3 +418,66 @@ def test_gathered_tickets_count_as_one_request_of_all_their_items() -> None:
     assert gathered == alone
     assert len(engine.batches[0]) == 3  # one shared batch
     scheduler.close()
+
+
+class SizedEngine(ConcurrencyEngine):
+    """Takes `seconds` per text in the batch, as a model call grows with its batch."""
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        time.sleep(self.seconds * (len(inputs) - 1))
+        return super().generate(inputs, settings)
+
+
+def test_a_lead_runs_first_alone_and_the_rest_is_shared_as_if_its_worker_were_idle() -> None:
+    # A stream's head and first paragraph (the lead) land in the time of a small batch: one
+    # worker runs them alone while the other starts on half the rest; the lead's worker then
+    # takes the other half.
+    engine = SizedEngine(seconds=0.04)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=1000, workers=2)
+    texts = [f"phrase {i}" for i in range(12)]
+    landed: list[tuple[float, int]] = []
+    started = time.monotonic()
+
+    def heard(index: int, _text: str) -> None:
+        landed.append((time.monotonic() - started, index))
+
+    generated = scheduler.run(engine.encode(texts), DEFAULTS, on_output=heard, lead=2)
+    scheduler.close()
+    assert generated.texts == [f"<{t}>" for t in texts]
+    assert engine.batches[0] == ["phrase 0", "phrase 1"]  # 0.08 s: it ends first
+    # The rest in halves, not all of it on the worker that was idle.
+    assert sorted(map(len, engine.batches[1:])) == [5, 5]
+    lead_landed = max(t for t, index in landed if index < 2)
+    assert lead_landed < 0.08 + 0.1  # a small batch's time, not half the article's
+    assert max(t for t, _ in landed) < 0.28 + 0.15  # the lead, then a half, beside a half
+
+
+def test_a_lead_is_ignored_by_a_single_worker_and_when_it_is_everything() -> None:
+    engine = ConcurrencyEngine(seconds=0.01)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=1000)
+    texts = [f"phrase {i}" for i in range(6)]
+    assert scheduler.run(engine.encode(texts), DEFAULTS, lead=2).texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    assert len(engine.batches) == 1  # a small batch first would only cost here
+    two = ConcurrencyEngine(seconds=0.01)
+    scheduler = BatchScheduler(two, batch_tokens=4096, wait_ms=20, max_queued=1000, workers=2)
+    assert scheduler.run(two.encode(texts), DEFAULTS, lead=6).texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    assert sorted(map(len, two.batches)) == [3, 3]  # shared out as without a lead
+
+
+def test_a_lead_taken_in_an_older_requests_batch_does_not_hold_the_request_up() -> None:
+    # A batch that fills up from an older request takes the newer one's lead texts too (one
+    # idle worker: no lead batch); the rest of the newer request still runs and lands.
+    engine = FirstBatchBlocks()
+    scheduler = BatchScheduler(engine, batch_tokens=12, wait_ms=0, max_queued=1000, workers=2)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        blocked = pool.submit(run_texts, scheduler, ["premier"], DEFAULTS)
+        assert engine.started.wait(5)  # one worker held: the other is the only idle one
+        older = scheduler.submit(engine.encode(["a", "b"]), DEFAULTS)
+        newer = scheduler.submit(engine.encode([f"n{i}" for i in range(8)]), DEFAULTS, lead=2)
+        assert [f"<{t}>" for t in ["a", "b"]] == older.wait().texts
+        assert newer.wait().texts == [f"<n{i}>" for i in range(8)]
+        engine.release.set()
+        assert blocked.result(5).texts == ["<premier>"]
+    scheduler.close()

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from service.engines.base import GenerationSettings
 from service.pipeline import Pipeline
-from service.scheduler import plan_batches
+from service.scheduler import BatchScheduler, plan_batches
 from service.translate import translate_sentences
 from tests.fakes import RecordingEngine, scheduler_for
 
@@ -85,3 +85,18 @@ def test_only_the_pieces_of_a_long_sentence_are_measured_again() -> None:
     assert engine.encoded[:3] == ["Court.", long_sentence, "Fin."]
     assert len(engine.encoded) == len(set(engine.encoded)), "no text encoded twice"
     assert set(engine.inputs) <= set(engine.encoded)
+
+
+def test_the_lead_counts_the_pieces_of_the_leading_sentences() -> None:
+    # The first sentence is cut in pieces: all of them lead, and nothing after them.
+    engine = RecordingEngine(window=8)
+    scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=100, workers=2)
+    long_sentence = "un deux trois quatre, cinq six sept huit, neuf dix onze douze"
+    rest = [f"Phrase {i}." for i in range(6)]
+    result = translate_sentences(scheduler, [long_sentence, *rest], DEFAULTS, lead=1)
+    scheduler.close()
+    assert result.split_sentences == 1
+    first = engine.batches[0]
+    assert len(first) > 1
+    assert not set(first) & set(rest)  # the lead batch is the long sentence's pieces only
+    assert sorted(t for batch in engine.batches[1:] for t in batch) == sorted(rest)
