@@ -346,7 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     if args.from_json:
-        report = derive(json.loads(args.from_json.read_text(encoding="utf-8")))
+        report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        report["derived_from_json"] = True
+        report = derive(report)
         write(report, args)
         return 1 if report.get("failures") else 0
     os.environ["BENCH_T0"] = str(T0)

@@ -67,6 +67,13 @@ def render(report: dict[str, Any]) -> str:
     quick = " (quick: tiny sizes, not a measurement)" if report["quick"] else ""
     add(f"# Dépêche benchmark{quick}")
     add("")
+    if report.get("derived_from_json"):
+        add(
+            "Re-derived with `scripts/bench.py --from-json` from the run's saved JSON: the "
+            "measurements are the run's own; the engine bound and the verdicts are those of "
+            "the current report code."
+        )
+        add("")
     add(
         f"Machine: {machine['cpu']}, {machine['cores']} cores, avx512f {machine['avx512f']}, "
         f"AMX {machine['amx']}; torch {machine['torch']}, transformers "

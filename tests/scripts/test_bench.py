@@ -129,7 +129,10 @@ def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
         timeout=120,
     )
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    assert json.loads(again.read_text(encoding="utf-8")) == report
+    derived = json.loads(again.read_text(encoding="utf-8"))
+    assert derived.pop("derived_from_json") is True
+    assert derived == report
+    assert "Re-derived with `scripts/bench.py --from-json`" in rerun.stdout
 
 
 def test_cost_counts_every_matrix_product_of_a_tiny_model() -> None:
