@@ -189,7 +189,9 @@ def engine_bound(
             for r in translation.values()
         )
         and any(
-            _runs_layout(r, layouts.get("summary") or {}, inter=False) for r in summary.values()
+            _runs_layout(r, layouts.get("summary") or {}, inter=False)
+            for r in summary.values()
+            if r.get("folder") is None  # the default summarizer's rows, not a preset's
         )
     ):
         return None

@@ -287,5 +287,9 @@ def test_engine_bound_adds_the_fastest_translation_and_summary_decoder() -> None
     two_threads = {**layouts, "summary": {**layouts["summary"], "threads": {"intra": 2}}}
     del summary["CT2 int8"]
     assert engine_bound(translation, summary, 2, two_threads) is None
+    # A preset's row in the service's layout does not stand in for the default model's.
+    one_thread = {**layouts, "summary": {**layouts["summary"], "threads": {"intra": 1}}}
+    del summary["CT2 int8 (1 thread)"]
+    assert engine_bound(translation, summary, 2, one_thread) is None
     assert engine_bound(translation, summary, 2, {}) is None
     assert engine_bound(translation, summary, 4, layouts) is None  # no beam-4 profile
