@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the service's memory goes: RSS of `python -m service serve` at each stage, broken down.
 
-Two subcommands:
+Three subcommands:
 
 ``prepare``
     Build full-size random-weight models (opus-mt-fr-en and distilbart-cnn-12-6 architectures)
