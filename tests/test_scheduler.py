@@ -432,7 +432,7 @@ def test_a_lead_runs_first_alone_and_the_rest_is_shared_as_if_its_worker_were_id
     # A stream's head and first paragraph (the lead) land in the time of a small batch: one
     # worker runs them alone while the other starts on half the rest; the lead's worker then
     # takes the other half.
-    engine = SizedEngine(seconds=0.04)
+    engine = SizedEngine(seconds=0.1)  # per text: the lead 0.2 s, a half 0.5 s
     scheduler = BatchScheduler(engine, batch_tokens=4096, wait_ms=20, max_queued=1000, workers=2)
     texts = [f"phrase {i}" for i in range(12)]
     landed: list[tuple[float, int]] = []
@@ -444,12 +444,12 @@ def test_a_lead_runs_first_alone_and_the_rest_is_shared_as_if_its_worker_were_id
     generated = scheduler.run(engine.encode(texts), DEFAULTS, on_output=heard, lead=2)
     scheduler.close()
     assert generated.texts == [f"<{t}>" for t in texts]
-    assert engine.batches[0] == ["phrase 0", "phrase 1"]  # 0.08 s: it ends first
+    assert engine.batches[0] == ["phrase 0", "phrase 1"]  # 0.2 s: it ends first
     # The rest in halves, not all of it on the worker that was idle.
     assert sorted(map(len, engine.batches[1:])) == [5, 5]
     lead_landed = max(t for t, index in landed if index < 2)
-    assert lead_landed < 0.08 + 0.1  # a small batch's time, not half the article's
-    assert max(t for t, _ in landed) < 0.28 + 0.15  # the lead, then a half, beside a half
+    assert lead_landed < 0.2 + 0.2  # a small batch's time, not half the article's (0.5 s)
+    assert max(t for t, _ in landed) < 0.7 + 0.3  # the lead, then a half, beside a half
 
 
 def test_a_lead_is_ignored_by_a_single_worker_and_when_it_is_everything() -> None:
