@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import json
 import os
 import shutil
@@ -62,6 +61,8 @@ from benchmark.service import (  # noqa: E402
     free_port,
     service_env,
 )
+
+from service import process  # noqa: E402  (the service's libc and malloc setup)
 
 MB = 1024 * 1024
 
@@ -152,16 +153,11 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    return ctypes.CDLL(name) if name else None
-
-
 def malloc_account() -> dict[str, float] | None:
     """glibc's account of this process's heap, summed over its arenas (mallinfo2), in MiB:
     taken from the system by brk/arenas, in use there, freed but kept, and mmapped chunks.
     None without glibc 2.33+."""
-    libc = _libc()
+    libc = process.libc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         return None
     libc.mallinfo2.restype = _MallInfo2
@@ -377,9 +373,7 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
     pid = os.getpid()
     rows: list[dict[str, Any]] = []
 
-    from service.process import cap_malloc_arenas
-
-    cap_malloc_arenas()  # as `python -m service` does, before any worker thread
+    process.cap_malloc_arenas()  # as `python -m service` does, before any worker thread
 
     def mark(stage: str) -> None:
         row = {"stage": stage, **snapshot(pid), "malloc": malloc_account()}
@@ -439,7 +433,7 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
         bench.reset_peak_rss()
         pipeline.summarize(sample)
         mark(f"round {round_}: after summarizing it (translation + summary)")
-    libc = _libc()
+    libc = process.libc()
     if libc is not None:
         libc.malloc_trim(0)
         mark("after malloc_trim(0)")

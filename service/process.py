@@ -19,6 +19,17 @@ MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+def libc() -> ctypes.CDLL | None:
+    """The process's C library, or None where ctypes cannot find or load one."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
 def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> int | None:
     """Cap glibc's malloc arenas at `arenas`; the cap in force afterwards, or None where there
     is no glibc (another C library or OS) or the call failed."""
@@ -27,13 +38,9 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> int | None:
     explicit = os.environ.get("MALLOC_ARENA_MAX")
     if explicit:
         return int(explicit) if explicit.isdigit() else None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    c = libc()
+    mallopt = getattr(c, "mallopt", None) if c is not None else None
+    if mallopt is None:
         return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

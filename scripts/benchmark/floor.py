@@ -183,15 +183,15 @@ def engine_bound(
     the rows include the layout the service runs (`layouts`: its `meta.models[]` by task; a
     translation row with its engine, precision and threads, a summary row with its engine,
     precision and threads per call), so None when they do not, or a side was not measured."""
+    # The default summarizer's rows: the preset summarizers' rows have their own folder.
+    defaults = {label: row for label, row in summary.items() if row.get("folder") is None}
     if not (
         any(
             _runs_layout(r, layouts.get("translation") or {}, inter=True)
             for r in translation.values()
         )
         and any(
-            _runs_layout(r, layouts.get("summary") or {}, inter=False)
-            for r in summary.values()
-            if r.get("folder") is None  # the default summarizer's rows, not a preset's
+            _runs_layout(r, layouts.get("summary") or {}, inter=False) for r in defaults.values()
         )
     ):
         return None
@@ -201,13 +201,11 @@ def engine_bound(
         if (row.get("results") or {}).get("sample_batched", {}).get("times_s")
     ]
     beam = f"beam{summary_beams}"
-    decoders = [
-        (steps[beam]["decoder_s"], label, steps[beam])
-        for label, row in summary.items()
-        if row.get("folder") is None  # the preset summarizers' rows have their own folder
-        for steps in [((row.get("profile") or {}).get("steps") or {})]
-        if beam in steps
-    ]
+    profiled = {
+        label: ((row.get("profile") or {}).get("steps") or {}).get(beam)
+        for label, row in defaults.items()
+    }
+    decoders = [(steps["decoder_s"], label, steps) for label, steps in profiled.items() if steps]
     if not runs or not decoders:
         return None
     translation_s, translation_row = min(runs)

@@ -36,21 +36,38 @@ SUMMARY_KEYS = (
 NEW_KEYS = ("floor_s", "first_paragraph_s", "translation_s", "rss_mb_16_clients")
 
 
-@pytest.mark.slow
-def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
-    out_json = tmp_path / "bench.json"
-    out_md = tmp_path / "bench.md"
+def run_bench(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """`scripts/bench.py ARGS` in a subprocess without the caller's DEPECHE_ settings; it must
+    succeed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEPECHE_")}
-    command = [sys.executable, "scripts/bench.py", "--quick", "--json", str(out_json)]
     result = subprocess.run(
-        [*command, "--out", str(out_md), "--test-models", str(test_models)],
+        [sys.executable, "scripts/bench.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.slow
+def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    out_md = tmp_path / "bench.md"
+    result = run_bench(
+        [
+            "--quick",
+            "--json",
+            str(out_json),
+            "--out",
+            str(out_md),
+            "--test-models",
+            str(test_models),
+        ],
+        timeout=900,
+    )
 
     report = json.loads(out_json.read_text(encoding="utf-8"))
     for key in SUMMARY_KEYS:
@@ -120,15 +137,7 @@ def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
 
     # --from-json measures nothing and derives the same report from the saved one.
     again = tmp_path / "again.json"
-    rerun = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--from-json", str(out_json), "--json", str(again)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    rerun = run_bench(["--from-json", str(out_json), "--json", str(again)], timeout=120)
     derived = json.loads(again.read_text(encoding="utf-8"))
     assert derived.pop("derived_from_json") is True
     assert derived == report
