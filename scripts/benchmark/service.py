@@ -2,7 +2,8 @@
 (first and last translated paragraph), its memory per run, and the same pipeline in-process.
 
 Service rows run the real sample article and a 2,000-word article through the real pipeline,
-with the tiny test tokenizers in front of the full-size random models and a generation config
+with the tiny test tokenizers (the translation model's widened: `models.widen_marian_tokenizer`)
+in front of the full-size random models and a generation config
 that forces every sentence's translation and every summary to a fixed length. How many
 sentences, chunks and tokens there are is decided by the service itself; token counts and
 tokens/s come from each response's `meta.tokens`. Caches are off: every request repeats the
