@@ -31,6 +31,10 @@ from benchmark.common import (
     timed_runs,
 )
 from benchmark.models import ct2_folder, service_folder
+from service.config import Settings
+
+SERVICE_SUMMARY_BUDGET: int = Settings.model_fields["summary_batch_tokens"].default
+"""The service's default summary batch budget, in padded tokens."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,11 @@ def translation_rows(device: str, cores: int) -> list[EngineRow]:
 
 
 SERVICE_SUMMARY_ROW = "CT2 int8 (1 thread)"
-"""The summary as the service runs it on the CPU: each call on one thread (2 x 1 layout)."""
+"""The summary as the service runs it on the CPU: each call on one thread, two side by side
+(2 x 1 layout; one call alone runs as on a one-replica model)."""
+SUMMARY_STREAMS = 4
+"""Sample summaries sent at once to the service's summary row: two workers, each with a batch
+of two (what the service's 1,024-token summary budget holds of the sample's ~500 tokens)."""
 
 
 def summary_rows(device: str, cores: int) -> list[EngineRow]:
@@ -85,7 +93,7 @@ def summary_rows(device: str, cores: int) -> list[EngineRow]:
         if row.label == row.base_label  # one row per engine and precision
     ]
     if device != "cuda":
-        rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1))
+        rows.append(EngineRow(SERVICE_SUMMARY_ROW, "ctranslate2", "int8", 1, 2))
         for preset, label in PRESET_SUMMARY_ROWS.items():
             folder = preset_summary_folder(preset)
             rows.append(EngineRow(label, "ctranslate2", "int8", 1, folder=folder))
@@ -378,6 +386,8 @@ def worker_summary(spec: dict[str, Any]) -> dict[str, Any]:
         results[f"beam{beams}"] = _stats(times, target)
         if totals:
             profile["hooks"] = {**_per_run(totals, spec["repeats"]), "beams": beams}
+    if spec.get("streams"):
+        results["streams"] = _summary_streams(model, folder, spec)
     say(f"  {spec['label']}: summary forced to 1 step, beam {spec['profile_beams']}")
     one = adapter.forced(model, 1, spec["profile_beams"])
     times = timed_runs(lambda: adapter.run(model, inputs, one), spec["repeats"])
@@ -391,6 +401,37 @@ def worker_summary(spec: dict[str, Any]) -> dict[str, Any]:
     model.close()
     rss = peak_rss_mb()
     return {"ready_s": round(ready_s, 3), "rss_mb": rss, "results": results, "profile": profile}
+
+
+def _summary_streams(model: adapter.Loaded, folder: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """`streams` sample-article summaries sent at once, one request each, through the
+    service's scheduler (its budget makes the batches), at the service's beam: the summary's
+    articles a minute with every worker busy. Each input is as long as the sample's
+    translation (`streams_source` tokens), the text the service summarizes."""
+    streams, target, beams = spec["streams"], spec["summary_target"], spec["profile_beams"]
+    texts = make_texts(model, folder, [spec["streams_source"]] * streams, spec["seed"] + 1)
+    settings = adapter.forced(model, target, beams)
+    calls = [(adapter.prepare(model, [text]), settings) for text in texts]
+
+    def one(inputs: adapter.Inputs, settings: Any) -> None:
+        _expect(adapter.run(model, inputs, settings), target)
+
+    say(
+        f"  {spec['label']}: {streams} sample summaries at once "
+        f"({spec['streams_source']}->{target}, beam {beams})"
+    )
+    times = timed_runs(lambda: _in_threads([(one, c) for c in calls]), spec["repeats"])
+    seconds = median(times)
+    batch = max(1, spec["summary_budget"] // spec["streams_source"])
+    return {
+        "streams": streams,
+        "batch": batch,
+        "beams": beams,
+        "source_tokens": spec["streams_source"],
+        "times_s": [round(t, 4) for t in times],
+        "median_s": round(seconds, 4),
+        "articles_per_min": round(streams * 60 / seconds, 2),
+    }
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -418,6 +459,9 @@ def run_engines(
             "summary_target": sizes.summary_target,
             "beam_sizes": [4, 2],
             "profile_beams": 2,
+            "streams": SUMMARY_STREAMS if row.label == SERVICE_SUMMARY_ROW else 0,
+            "streams_source": sum(sizes.sample.targets),
+            "summary_budget": SERVICE_SUMMARY_BUDGET,
         }
 
     translation = _run_rows(

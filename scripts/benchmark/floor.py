@@ -165,6 +165,17 @@ def _runs_layout(row: dict[str, Any], layout: dict[str, Any], *, inter: bool) ->
     )
 
 
+def _has_service_layout(
+    translation: dict[str, Any], summary: dict[str, Any], layouts: dict[str, dict[str, Any]]
+) -> bool:
+    """Whether the rows include the layout the service reported (`layouts`: its
+    `meta.models[]` by task): a translation row with its engine, precision and threads, a
+    summary row with its engine, precision and threads per call."""
+    return any(
+        _runs_layout(r, layouts.get("translation") or {}, inter=True) for r in translation.values()
+    ) and any(_runs_layout(r, layouts.get("summary") or {}, inter=False) for r in summary.values())
+
+
 def engine_bound(
     translation: dict[str, Any],
     summary: dict[str, Any],
@@ -185,15 +196,7 @@ def engine_bound(
     precision and threads per call), so None when they do not, or a side was not measured."""
     # The default summarizer's rows: the preset summarizers' rows have their own folder.
     defaults = {label: row for label, row in summary.items() if row.get("folder") is None}
-    if not (
-        any(
-            _runs_layout(r, layouts.get("translation") or {}, inter=True)
-            for r in translation.values()
-        )
-        and any(
-            _runs_layout(r, layouts.get("summary") or {}, inter=False) for r in defaults.values()
-        )
-    ):
+    if not _has_service_layout(translation, defaults, layouts):
         return None
     runs = [
         (min(row["results"]["sample_batched"]["times_s"]), label)
@@ -219,6 +222,45 @@ def engine_bound(
         "summary_step_s": steps["step_s"],
         "summary_beams": summary_beams,
         "bound_s": round(translation_s + decoder_s, 4),
+    }
+
+
+def engine_rate_bound(
+    translation: dict[str, Any], summary: dict[str, Any], layouts: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The most sample articles a minute the engines this run measured allow, every core
+    busy: the best translation row's streams (sample articles translated side by side) and
+    the default summarizer's (summary calls side by side, each a batch as the service's budget
+    makes them). Each of the two measurements keeps every core busy on one model, so an
+    article costs at least 1/T + 1/S minutes of the whole machine, however the service
+    overlaps the two: bound = 1 / (1/T + 1/S). At the batch sizes measured; the same layout
+    guard as `engine_bound`. None when a side has no streams."""
+    defaults = {label: row for label, row in summary.items() if row.get("folder") is None}
+    if not _has_service_layout(translation, defaults, layouts):
+        return None
+
+    def best(rows: dict[str, Any]) -> tuple[float, str, dict[str, Any]] | None:
+        rated = [
+            (streams["articles_per_min"], label, streams)
+            for label, row in rows.items()
+            if (streams := (row.get("results") or {}).get("streams") or {}).get("articles_per_min")
+        ]
+        return max(rated, key=lambda item: item[0]) if rated else None
+
+    t, s = best(translation), best(defaults)
+    if t is None or s is None:
+        return None
+    per_min = 1 / (1 / t[0] + 1 / s[0])
+    return {
+        "translation_row": t[1],
+        "translation_per_min": t[0],
+        "translation_streams": t[2].get("streams"),
+        "summary_row": s[1],
+        "summary_per_min": s[0],
+        "summary_streams": s[2].get("streams"),
+        "summary_batch": s[2].get("batch"),
+        "summary_beams": s[2].get("beams"),
+        "bound_per_min": round(per_min, 2),
     }
 
 
