@@ -225,45 +225,6 @@ def engine_bound(
     }
 
 
-def engine_rate_bound(
-    translation: dict[str, Any], summary: dict[str, Any], layouts: dict[str, dict[str, Any]]
-) -> dict[str, Any] | None:
-    """The most sample articles a minute the engines this run measured allow, every core
-    busy: the best translation row's streams (sample articles translated side by side) and
-    the default summarizer's (summary calls side by side, each a batch as the service's budget
-    makes them). Each of the two measurements keeps every core busy on one model, so an
-    article costs at least 1/T + 1/S minutes of the whole machine, however the service
-    overlaps the two: bound = 1 / (1/T + 1/S). At the batch sizes measured; the same layout
-    guard as `engine_bound`. None when a side has no streams."""
-    defaults = {label: row for label, row in summary.items() if row.get("folder") is None}
-    if not _has_service_layout(translation, defaults, layouts):
-        return None
-
-    def best(rows: dict[str, Any]) -> tuple[float, str, dict[str, Any]] | None:
-        rated = [
-            (streams["articles_per_min"], label, streams)
-            for label, row in rows.items()
-            if (streams := (row.get("results") or {}).get("streams") or {}).get("articles_per_min")
-        ]
-        return max(rated, key=lambda item: item[0]) if rated else None
-
-    t, s = best(translation), best(defaults)
-    if t is None or s is None:
-        return None
-    per_min = 1 / (1 / t[0] + 1 / s[0])
-    return {
-        "translation_row": t[1],
-        "translation_per_min": t[0],
-        "translation_streams": t[2].get("streams"),
-        "summary_row": s[1],
-        "summary_per_min": s[0],
-        "summary_streams": s[2].get("streams"),
-        "summary_batch": s[2].get("batch"),
-        "summary_beams": s[2].get("beams"),
-        "bound_per_min": round(per_min, 2),
-    }
-
-
 def service_layout_floor(floor: dict[str, Any], one_core: dict[str, Any]) -> dict[str, Any]:
     """The floor of the service's CPU layout: the translation on every core (its one-thread
     workers side by side), the summary call on one core (one thread: CTranslate2 decodes

@@ -22,7 +22,6 @@ HEADLINE_KEYS = (
     "translation_s",
     "rss_mb_16_clients",
     "engine_bound_s",
-    "engine_rate_bound_per_min",
 )
 MIB = 2**20 / 1e6
 """MB per MiB: the targets are in MB, VmHWM in KiB."""
@@ -487,21 +486,6 @@ def render_floor(report: dict[str, Any]) -> list[str]:
             "with them, whatever the hardware floor says.",
             "",
         ]
-    rate = report.get("engine_rate_bound")
-    if rate:
-        out += [
-            "**The engine rate bound: the most sample articles a minute these engines allow "
-            "with every core busy.** Translation: "
-            f"{rate['translation_row']}, {rate['translation_streams']} sample articles side by "
-            f"side, {fmt(rate['translation_per_min'], 1)}/min. Summary: {rate['summary_row']}, "
-            f"{rate['summary_streams']} sample summaries at once through the service's "
-            f"scheduler (batches of {rate['summary_batch']} under its budget, beam "
-            f"{rate['summary_beams']}), {fmt(rate['summary_per_min'], 1)}/min. Each keeps every "
-            "core busy on one model, so an article costs at least 1/T + 1/S minutes of the "
-            f"machine however the two overlap: **{fmt(rate['bound_per_min'], 1)}/min** "
-            "(`engine_rate_bound_per_min`), at these batch sizes.",
-            "",
-        ]
     layout = floor.get("service_layout")
     if layout:
         out += [
@@ -552,7 +536,6 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     avx512 = bool(machine.get("avx512f"))
 
     bound = report.get("engine_bound_s")
-    rate = report.get("engine_rate_bound_per_min")
 
     def row(
         target: str,
@@ -561,11 +544,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         floor_says: str,
         reachable: bool | None,
         limit_s: float | None = None,
-        engines: bool | None = None,
     ) -> dict[str, Any]:
-        """`limit_s`: the sample article's time the target allows, for the engine bound;
-        `engines`: whether the engines reach the target, where another bound says."""
-        engines_reach = engines if limit_s is None or bound is None else bound <= limit_s
+        """`limit_s`: the sample article's time the target allows, for the engine bound."""
+        engines_reach = None if limit_s is None or bound is None else bound <= limit_s
         if limit_s is not None and bound is not None:
             floor_says += f"; the measured engines at best: {fmt(bound)} s"
         return {
@@ -631,10 +612,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "≥ 30 articles/min at 16 clients",
             f"{fmt(report.get('articles_per_min_16_clients'), 1)}",
             at_least(report.get("articles_per_min_16_clients"), 30),
-            f"at most {fmt(per_min_floor, 1)}/min at the floor"
-            + (f"; the measured engines at best: {fmt(rate, 1)}/min" if rate else ""),
+            f"at most {fmt(per_min_floor, 1)}/min at the floor",
             at_least(per_min_floor, 30),
-            engines=at_least(rate, 30),
         ),
         row(
             "peak RSS ≤ 700 MB at 1 client",

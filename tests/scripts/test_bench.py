@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark.floor import Shape, cost, engine_bound, engine_rate_bound, floor_seconds
+from benchmark.floor import Shape, cost, engine_bound, floor_seconds
 from benchmark.report import ENGINES_OUT_OF_REACH, HEADLINE_KEYS, targets
 from benchmark.service import stream_timings
 
@@ -261,16 +261,6 @@ def test_targets_say_met_missed_out_of_reach_or_not_measured() -> None:
     fast = {**engines, "engine_bound_s": 2.9}
     verdicts = {t["target"]: t["verdict"] for t in targets(fast)}
     assert verdicts["sample article ≤ 3.0 s on a 2-core AVX-512 machine"] == "missed"
-    # The throughput target has its own bound: articles a minute the engines allow.
-    slow_rate = {**report, "articles_per_min_16_clients": 24.0}
-    verdicts = {t["target"]: t["verdict"] for t in targets(slow_rate)}
-    assert verdicts["≥ 30 articles/min at 16 clients"] == "missed"  # no rate bound measured
-    for rate, verdict in ((28.0, ENGINES_OUT_OF_REACH), (33.0, "missed")):
-        verdicts = {
-            t["target"]: t["verdict"]
-            for t in targets({**slow_rate, "engine_rate_bound_per_min": rate})
-        }
-        assert verdicts["≥ 30 articles/min at 16 clients"] == verdict
 
 
 def _row(engine: str, precision: str, intra: int, inter: int, **extra: object) -> dict:
@@ -350,38 +340,3 @@ def test_the_wide_marian_tokenizer_cuts_finer_and_keeps_every_id(
     assert wide.unk_token_id not in {i for row in ids for i in row}
     for line, text in zip(lines, wide.batch_decode(ids, skip_special_tokens=True), strict=True):
         assert text.split() == line.split()
-
-
-def test_engine_rate_bound_adds_minutes_per_article_of_both_models() -> None:
-    def streams(per_min: float, **extra: object) -> dict:
-        return {"streams": {"articles_per_min": per_min, "streams": 2, **extra}}
-
-    translation = {
-        "CT2 int8": _row("ctranslate2", "int8", 2, 1, results=streams(50.0)),
-        "CT2 int8 (2 workers)": _row("ctranslate2", "int8", 1, 2, results=streams(60.0)),
-        "HF float32": _row("transformers", "float32", 2, 1, results={}),
-    }
-    summary = {
-        "CT2 int8 (1 thread)": _row(
-            "ctranslate2", "int8", 1, 2, results=streams(40.0, batch=2, beams=2)
-        ),
-        "CT2 int8 (1 thread, fast preset)": _row(
-            "ctranslate2", "int8", 1, 1, folder="summary-fast", results=streams(90.0)
-        ),
-    }
-    layouts = {
-        "translation": {"engine": "ctranslate2 (int8)", "threads": {"inter": 2, "intra": 1}},
-        "summary": {"engine": "ctranslate2 (int8)", "threads": {"inter": 2, "intra": 1}},
-    }
-    rate = engine_rate_bound(translation, summary, layouts)
-    assert rate is not None
-    # 1/60 + 1/40 minutes an article: 24 a minute; the preset's row does not count.
-    assert (rate["translation_row"], rate["summary_row"]) == (
-        "CT2 int8 (2 workers)",
-        "CT2 int8 (1 thread)",
-    )
-    assert rate["bound_per_min"] == pytest.approx(24.0)
-    assert (rate["summary_batch"], rate["summary_beams"]) == (2, 2)
-    assert engine_rate_bound(translation, summary, {}) is None  # the layout is not there
-    del summary["CT2 int8 (1 thread)"]["results"]["streams"]
-    assert engine_rate_bound(translation, summary, layouts) is None  # no summary streams
