@@ -11,7 +11,8 @@ The translation model's SentencePiece model is widened first (`widen_marian_toke
 tiny one has 1,000 pieces and cuts the sample article into 1,045 tokens, where the real
 opus-mt tokenizer makes about 450, so the service rows translated 2.3 times the real source
 tokens (more encoder work, and cross-attention caches 2.3 times too large). The bench's own
-is trained on every French and English line the repository holds and cuts it into 627.
+is trained on the repository's FLORES excerpt (French and English), three OrangeSum articles
+and the sample article, and cuts the sample into 627.
 """
 
 from __future__ import annotations
