@@ -221,8 +221,11 @@ def masked_labels(labels: torch.Tensor, pad_id: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-def train_sentencepiece(lines: Sequence[str], vocab_size: int) -> bytes:
-    """Train a deterministic SentencePiece unigram model and return its serialized proto."""
+def train_sentencepiece(
+    lines: Sequence[str], vocab_size: int, *, hard_vocab_limit: bool = True
+) -> bytes:
+    """Train a deterministic SentencePiece unigram model and return its serialized proto.
+    `hard_vocab_limit=False`: take as many pieces as the text supports, up to `vocab_size`."""
     import sentencepiece
 
     model = io.BytesIO()
@@ -231,6 +234,7 @@ def train_sentencepiece(lines: Sequence[str], vocab_size: int) -> bytes:
         model_writer=model,
         model_type="unigram",
         vocab_size=vocab_size,
+        hard_vocab_limit=hard_vocab_limit,
         character_coverage=1.0,  # keep every character seen: accents, « » ’, etc.
         num_threads=1,
         shuffle_input_sentence=False,

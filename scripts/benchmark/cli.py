@@ -335,10 +335,6 @@ def derive(report: dict[str, Any]) -> dict[str, Any]:
     )
     report["engine_bound"] = bound
     report["engine_bound_s"] = bound["bound_s"] if bound else None
-    # An earlier version derived a rate bound from the streams rows; the service's 16-client
-    # batches beat it (run 6: 27.9/min against 22.5), so it was no bound and is gone.
-    report.pop("engine_rate_bound", None)
-    report.pop("engine_rate_bound_per_min", None)
     report["targets"] = targets(report)
     return report
 

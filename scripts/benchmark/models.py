@@ -142,40 +142,18 @@ def _wide_spm_lines() -> list[str]:
 
 
 def train_wide_spm() -> bytes:
-    """The bench's Marian SentencePiece model (unigram, deterministic), serialized."""
-    import io
+    """The bench's Marian SentencePiece model (unigram, deterministic), serialized: trained
+    as the tiny test models' are (`make_test_models.train_sentencepiece`)."""
+    from make_test_models import train_sentencepiece
 
-    import sentencepiece
-
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(_wide_spm_lines()),
-        model_writer=model,
-        model_type="unigram",
-        vocab_size=WIDE_SPM_VOCAB,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        num_threads=1,
-        shuffle_input_sentence=False,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        minloglevel=2,
-    )
-    return model.getvalue()
+    return train_sentencepiece(_wide_spm_lines(), WIDE_SPM_VOCAB, hard_vocab_limit=False)
 
 
 def spm_word_pieces(proto: bytes) -> set[str]:
-    """The ordinary pieces of a SentencePiece model."""
-    import sentencepiece
+    """The ordinary pieces of a SentencePiece model (`make_test_models.spm_pieces`)."""
+    from make_test_models import spm_pieces
 
-    processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
-    return {
-        processor.IdToPiece(i)
-        for i in range(processor.GetPieceSize())
-        if not (processor.IsControl(i) or processor.IsUnknown(i) or processor.IsUnused(i))
-    }
+    return set(spm_pieces(proto))
 
 
 def widen_marian_tokenizer(folder: Path, proto: bytes) -> int:
