@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     """Model calls that run in parallel per model (CTranslate2 inter_threads, and as many
     scheduler workers), for both models unless `translation_inter_threads` /
     `summary_inter_threads` say otherwise. Unset: derived per model: CTranslate2 on the CPU
-    runs one translation call per core and one summary call at a time. transformers always
+    runs one translation call per core and two summary calls (one on one core), within the
+    shared `compute_threads` budget. transformers always
     runs one call at a time per model (its lock serializes calls)."""
 
     translation_inter_threads: int | None = Field(default=None, ge=1)
@@ -89,7 +90,8 @@ class Settings(BaseSettings):
     (CTranslate2 on the CPU: cores // inter threads)."""
 
     summary_inter_threads: int | None = Field(default=None, ge=1)
-    """`inter_threads` for the summary model only. Unset: `inter_threads`, else 1."""
+    """`inter_threads` for the summary model only. Unset: `inter_threads`, else derived
+    (CTranslate2 on the CPU: 2, or 1 on one core; `ct2_backend.SUMMARY_CALLS`)."""
 
     summary_intra_threads: int | None = Field(default=None, ge=1)
     """`intra_threads` for the summary model only. Unset: `intra_threads`, else derived
@@ -97,6 +99,14 @@ class Settings(BaseSettings):
 
     batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     """How long a model's scheduler waits for more requests before running a batch."""
+
+    compute_threads: int | None = Field(default=None, ge=0)
+    """Threads the model calls of both models may use at once on the CPU: a call holds its
+    intra threads while it runs, and waits, first come first served, while the rest are in use
+    (`scheduler.ThreadBudget`). Unset: the cores this process may use, so the two models'
+    calls never ask for more threads than there are cores (on 2 cores, two of the four
+    one-thread workers run at a time; the 16-client peak fell by about 100 MiB and throughput
+    held, docs/benchmarks/cpu-2026-12-02-memory.md). 0: no cap. No effect on CUDA."""
 
     max_queued_sentences: int = Field(default=4096, ge=1)
     """Sentences (or chunks) waiting per model; beyond it new requests get 429 + Retry-After."""

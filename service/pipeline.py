@@ -16,7 +16,7 @@ from service import stages
 from service.article import ArticleInput, validate_article
 from service.cache import PARAGRAPHS_PER_RESULT, ParagraphCache
 from service.config import Settings
-from service.device import DeviceChoice
+from service.device import DeviceChoice, available_cores
 from service.engines.base import GenerationSettings, ModelInfo, Seq2SeqEngine
 from service.engines.registry import load_models
 from service.engines.registry import requested_threads as requested_threads  # tests import it
@@ -28,7 +28,7 @@ from service.results import (
     ThreadsUsed,
     TranslateResult,
 )
-from service.scheduler import BatchScheduler, Progress
+from service.scheduler import BatchScheduler, Progress, ThreadBudget
 from service.stream import EventSink, KeyPointsEvent
 
 if TYPE_CHECKING:
@@ -51,6 +51,14 @@ def running_precision(device: DeviceChoice, models: Sequence[ModelInfo]) -> Devi
     return replace(device, dtype=", ".join(f"{task} {precision}" for task, precision in found))
 
 
+def thread_budget(settings: Settings, device: DeviceChoice) -> ThreadBudget | None:
+    """The threads both models' calls may use at once (`Settings.compute_threads`): on the
+    CPU the setting, else the cores this process may use; None (no cap) for 0 and on CUDA."""
+    if device.device != "cpu" or settings.compute_threads == 0:
+        return None
+    return ThreadBudget(settings.compute_threads or available_cores())
+
+
 class Pipeline:
     """Both models, loaded once, and the flow from French article to English result."""
 
@@ -66,7 +74,9 @@ class Pipeline:
         self.summarizer = summarizer
         self.device = running_precision(device, [translator.info, summarizer.info])
         self.settings = settings
-        # One scheduler per model: concurrent requests share its batches and its bounded queue.
+        # One scheduler per model: concurrent requests share its batches and its bounded queue;
+        # on the CPU both share one thread budget, so that their calls fit the cores.
+        self.thread_budget = thread_budget(settings, device)
         self.translation_scheduler = self._scheduler(translator, settings.translation_batch_tokens)
         self.summary_scheduler = self._scheduler(summarizer, settings.summary_batch_tokens)
         self.translation_settings = GenerationSettings(
@@ -106,6 +116,7 @@ class Pipeline:
             wait_ms=self.settings.batch_wait_ms,
             max_queued=self.settings.max_queued_sentences,
             workers=threads.inter if threads is not None else 1,
+            budget=self.thread_budget,
         )
 
     @classmethod

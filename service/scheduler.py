@@ -1,6 +1,7 @@
 """Batching across requests: one scheduler per model gathers every caller's texts into
 token-budgeted batches, filled oldest first and length-sorted inside, and hands each caller its
-own outputs, in order."""
+own outputs, in order; a thread budget the schedulers share keeps the two models' calls within
+the cores."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
@@ -60,6 +63,48 @@ def plan_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
     if current:
         batches.append(current)
     return batches
+
+
+class ThreadBudget:
+    """Threads that model calls may use at once, shared by the schedulers of both models: a
+    call takes as many as it runs on and waits, first come first served, while the rest are
+    in use. On a 2-core CPU the two models' four one-thread workers would otherwise run four
+    calls on two cores; within the budget two run, each with a core, and the others wait with
+    their batches unstarted (docs/benchmarks/cpu-2026-12-02-memory.md, fifth session: about
+    100 MiB less at 16 clients, and no fewer articles a minute)."""
+
+    def __init__(self, threads: int) -> None:
+        if threads < 1:
+            raise ValueError("a thread budget needs at least one thread")
+        self.threads = threads
+        self._free = threads
+        self._waiting: deque[object] = deque()
+        self._cond = threading.Condition()
+        self.waits = 0  # calls that had to wait for threads (metrics, tests)
+
+    @contextmanager
+    def hold(self, threads: int) -> Iterator[None]:
+        """Hold `threads` (at most the whole budget) while the block runs."""
+        wanted = min(max(threads, 0), self.threads)
+        if wanted == 0:
+            yield
+            return
+        turn = object()
+        with self._cond:
+            self._waiting.append(turn)
+            if self._waiting[0] is not turn or self._free < wanted:
+                self.waits += 1
+            while self._waiting[0] is not turn or self._free < wanted:
+                self._cond.wait()
+            self._waiting.popleft()
+            self._free -= wanted
+            self._cond.notify_all()  # the next in line may fit in what is left
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += wanted
+                self._cond.notify_all()
 
 
 @dataclass
@@ -155,6 +200,10 @@ class BatchScheduler:
     is idle too, the lead goes first in a batch of its own, so that it lands in the time of a
     small batch, and the rest is shared out as if the lead's worker were idle already.
 
+    With a `budget` (shared with the other model's scheduler), each model call first holds
+    `threads_per_call` of its threads: the engine's intra threads, or none for an engine that
+    reports no layout.
+
     A model call that raises fails the requests of that batch only (InferenceFailedError,
     with the engine's exception as its cause); their texts still queued are dropped, and the
     workers go on serving everyone else.
@@ -168,8 +217,12 @@ class BatchScheduler:
         wait_ms: float,
         max_queued: int,
         workers: int = 1,
+        budget: ThreadBudget | None = None,
     ) -> None:
         self.engine = engine
+        self.budget = budget
+        threads = engine.info.threads
+        self.threads_per_call = threads.intra if threads is not None else 0
         self.batch_tokens = batch_tokens
         self.wait_s = wait_ms / 1000
         self.max_queued = max_queued
@@ -317,9 +370,10 @@ class BatchScheduler:
 
     def _run_batch(self, batch: list[_Item]) -> None:
         try:
-            generated = self.engine.generate(
-                [item.encoded for item in batch], batch[0].request.settings
-            )
+            with self._threads_held():
+                generated = self.engine.generate(
+                    [item.encoded for item in batch], batch[0].request.settings
+                )
         except BaseException as exc:  # fail this batch's callers, never the worker thread
             self._fail(batch, exc)
             return
@@ -328,6 +382,15 @@ class BatchScheduler:
         total_chars = sum(len(text) for text in generated.texts) or 1
         for item, text in zip(batch, generated.texts, strict=True):
             self._finish(item, text, generated.output_tokens * len(text) / total_chars, None)
+
+    @contextmanager
+    def _threads_held(self) -> Iterator[None]:
+        """Hold this model's call's threads from the shared budget, if there is one."""
+        if self.budget is None:
+            yield
+            return
+        with self.budget.hold(self.threads_per_call):
+            yield
 
     def _fail(self, batch: list[_Item], exc: BaseException) -> None:
         """Fail every request with a text in `batch`, each with an error of its own (one

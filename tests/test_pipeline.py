@@ -258,6 +258,33 @@ def test_the_device_label_says_the_precision_the_models_run_in() -> None:
     assert running_precision(cpu, [info("translation", "transformers", None)]) == cpu
 
 
+def test_the_thread_budget_is_the_cores_on_the_cpu_and_none_on_cuda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service import pipeline as pipeline_module
+    from service.config import Settings
+    from service.device import DeviceChoice
+    from service.pipeline import thread_budget
+
+    monkeypatch.setattr(pipeline_module, "available_cores", lambda: 6)
+    cpu, cuda = DeviceChoice("cpu", "float32"), DeviceChoice("cuda", "float16")
+    derived = thread_budget(Settings(), cpu)
+    assert derived is not None
+    assert derived.threads == 6
+    asked = thread_budget(Settings(compute_threads=3), cpu)
+    assert asked is not None
+    assert asked.threads == 3
+    assert thread_budget(Settings(compute_threads=0), cpu) is None
+    assert thread_budget(Settings(), cuda) is None
+
+
+def test_both_schedulers_share_the_pipelines_budget(pipeline: Pipeline) -> None:
+    budget = pipeline.thread_budget
+    assert budget is not None  # the tiny models run on the CPU
+    assert pipeline.translation_scheduler.budget is budget
+    assert pipeline.summary_scheduler.budget is budget
+
+
 def test_the_pipeline_streams_the_parts_a_replay_of_its_result_sends(pipeline: Pipeline) -> None:
     article = ArticleInput(
         html="<h2>Le bilan</h2><p>Le ministre a parlé. Il fait beau.</p><p></p><li>Un point.</li>",

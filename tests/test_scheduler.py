@@ -6,12 +6,14 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
+from service.device import ThreadLayout
 from service.engines.base import Encoded, Generated, GenerationSettings
 from service.errors import InferenceFailedError, OverloadedError
-from service.scheduler import BatchScheduler, gather
+from service.scheduler import BatchScheduler, ThreadBudget, gather
 from tests.fakes import RecordingEngine, run_texts
 
 DEFAULTS = GenerationSettings()
@@ -481,3 +483,123 @@ def test_a_lead_taken_in_an_older_requests_batch_does_not_hold_the_request_up() 
         engine.release.set()
         assert blocked.result(5).texts == ["<premier>"]
     scheduler.close()
+
+
+class SharedCoresEngine(ConcurrencyEngine):
+    """A model whose calls run on `intra` threads each, counting calls across every engine
+    that shares `counter` (the two models of one service)."""
+
+    def __init__(self, counter: ConcurrencyEngine, intra: int = 1, task: str = "translation"):
+        super().__init__(seconds=0.1)
+        self.info = replace(self.info, task=task, threads=ThreadLayout(inter=2, intra=intra))  # type: ignore[arg-type]
+        self.counter = counter
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        with self.counter._count:
+            self.counter.active += 1
+            self.counter.most_active = max(self.counter.most_active, self.counter.active)
+        try:
+            return super().generate(inputs, settings)
+        finally:
+            with self.counter._count:
+                self.counter.active -= 1
+
+
+def _two_models(budget: ThreadBudget | None) -> tuple[ConcurrencyEngine, list[BatchScheduler]]:
+    counter = ConcurrencyEngine()
+    schedulers = [
+        BatchScheduler(
+            SharedCoresEngine(counter, task=task),
+            batch_tokens=4,
+            wait_ms=1,
+            max_queued=1000,
+            workers=2,
+            budget=budget,
+        )
+        for task in ("translation", "summary")
+    ]
+    return counter, schedulers
+
+
+def _busy(schedulers: list[BatchScheduler]) -> None:
+    """Eight one-text requests on each model at once, every output checked."""
+    texts = [f"mot{i}" for i in range(8)]
+    with ThreadPoolExecutor(16) as pool:
+        futures = [
+            pool.submit(scheduler.run, scheduler.engine.encode([text]), DEFAULTS)
+            for scheduler in schedulers
+            for text in texts
+        ]
+        outputs = [future.result().texts for future in futures]
+    assert outputs == [[f"<{text}>"] for _ in schedulers for text in texts]
+    for scheduler in schedulers:
+        scheduler.close()
+
+
+def test_a_shared_thread_budget_keeps_both_models_calls_within_the_cores() -> None:
+    # Two models with two one-thread workers each: four calls would run at once on two cores;
+    # with a budget of two threads, two run and the others wait with their batches.
+    budget = ThreadBudget(2)
+    counter, schedulers = _two_models(budget)
+    _busy(schedulers)
+    assert counter.most_active == 2
+    assert budget.waits > 0
+    assert budget._free == 2  # every thread given back
+
+
+def test_without_a_budget_every_worker_of_both_models_runs_at_once() -> None:
+    counter, schedulers = _two_models(None)
+    _busy(schedulers)
+    assert counter.most_active == 4
+
+
+def test_a_call_wider_than_the_budget_takes_all_of_it_and_still_runs() -> None:
+    budget = ThreadBudget(2)
+    counter = ConcurrencyEngine()
+    scheduler = BatchScheduler(
+        SharedCoresEngine(counter, intra=8),
+        batch_tokens=4,
+        wait_ms=1,
+        max_queued=100,
+        workers=2,
+        budget=budget,
+    )
+    _busy([scheduler])
+    assert counter.most_active == 1  # each call held the whole budget
+
+
+def test_the_budget_serves_waiting_calls_first_come_first_served() -> None:
+    # A call that needs both threads, queued while one is held, is not overtaken by a later
+    # one-thread call that would fit: first come, first served.
+    budget = ThreadBudget(2)
+    order: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold(name: str, threads: int, wait: threading.Event | None = None) -> None:
+        with budget.hold(threads):
+            order.append(name)
+            if wait is not None:
+                holding.set()
+                wait.wait(5)
+
+    first = threading.Thread(target=hold, args=("first", 1, release))
+    first.start()
+    assert holding.wait(5)
+    wide = threading.Thread(target=hold, args=("wide", 2))
+    wide.start()
+    while budget.waits < 1:
+        time.sleep(0.005)
+    narrow = threading.Thread(target=hold, args=("narrow", 1))
+    narrow.start()
+    while budget.waits < 2:
+        time.sleep(0.005)
+    release.set()
+    for thread in (first, wide, narrow):
+        thread.join(5)
+    assert order == ["first", "wide", "narrow"]
+
+
+def test_a_budget_needs_a_thread() -> None:
+    with pytest.raises(ValueError, match="at least one thread"):
+        ThreadBudget(0)
