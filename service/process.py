@@ -45,3 +45,18 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> int | None:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return arenas if mallopt(_M_ARENA_MAX, arenas) == 1 else None
+
+
+def give_back_freed_memory() -> bool:
+    """Hand the heap's freed pages back to the system (glibc's `malloc_trim(0)`): after a
+    one-off load whose temporary buffers would otherwise stay in the RSS. False where there
+    is no glibc or nothing was given back."""
+    if not sys.platform.startswith("linux"):
+        return False
+    c = libc()
+    trim = getattr(c, "malloc_trim", None) if c is not None else None
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
