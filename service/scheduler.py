@@ -70,8 +70,11 @@ class ThreadBudget:
     call takes as many as it runs on and waits, first come first served, while the rest are
     in use. On a 2-core CPU the two models' four one-thread workers would otherwise run four
     calls on two cores; within the budget two run, each with a core, and the others wait with
-    their batches unstarted (docs/benchmarks/cpu-2026-12-02-memory.md, fifth session: about
-    100 MiB less at 16 clients, and no fewer articles a minute)."""
+    their batches unstarted. A batch that waited takes in, before it starts, what arrived for
+    its model meanwhile (`BatchScheduler._top_up`): without that the budget cost about 8 % of
+    the articles a minute at 16 clients, with it the throughput is back and the 16-client peak
+    stays below the unbudgeted one (docs/benchmarks/cpu-2026-12-02-memory.md, fifth and sixth
+    sessions)."""
 
     def __init__(self, threads: int) -> None:
         if threads < 1:
@@ -83,24 +86,25 @@ class ThreadBudget:
         self.waits = 0  # calls that had to wait for threads (metrics, tests)
 
     @contextmanager
-    def hold(self, threads: int) -> Iterator[None]:
-        """Hold `threads` (at most the whole budget) while the block runs."""
+    def hold(self, threads: int) -> Iterator[bool]:
+        """Hold `threads` (at most the whole budget) while the block runs; gives whether it
+        had to wait for them."""
         wanted = min(max(threads, 0), self.threads)
         if wanted == 0:
-            yield
+            yield False
             return
         turn = object()
         with self._cond:
             self._waiting.append(turn)
-            if self._waiting[0] is not turn or self._free < wanted:
-                self.waits += 1
+            waited = self._waiting[0] is not turn or self._free < wanted
+            self.waits += waited
             while self._waiting[0] is not turn or self._free < wanted:
                 self._cond.wait()
             self._waiting.popleft()
             self._free -= wanted
             self._cond.notify_all()  # the next in line may fit in what is left
         try:
-            yield
+            yield waited
         finally:
             with self._cond:
                 self._free += wanted
@@ -360,17 +364,21 @@ class BatchScheduler:
         while (taken := self._take()) is not None:
             batch, leads = taken
             try:
-                if self.on_batch is not None:
-                    self.on_batch(self.engine.info.task, len(batch))
-                self._run_batch(batch)
+                self._run_batch(batch, leads)
             finally:
                 if leads:
                     with self._cond:
                         self._leading -= 1
 
-    def _run_batch(self, batch: list[_Item]) -> None:
+    def _run_batch(self, batch: list[_Item], leads: bool = False) -> None:
         try:
-            with self._threads_held():
+            with self._threads_held() as waited:
+                if waited and not leads:
+                    # What arrived while this batch waited for threads joins it (a lead
+                    # stays small: it is there to land first).
+                    batch = self._top_up(batch)
+                if self.on_batch is not None:
+                    self.on_batch(self.engine.info.task, len(batch))
                 generated = self.engine.generate(
                     [item.encoded for item in batch], batch[0].request.settings
                 )
@@ -384,13 +392,35 @@ class BatchScheduler:
             self._finish(item, text, generated.output_tokens * len(text) / total_chars, None)
 
     @contextmanager
-    def _threads_held(self) -> Iterator[None]:
-        """Hold this model's call's threads from the shared budget, if there is one."""
+    def _threads_held(self) -> Iterator[bool]:
+        """Hold this model's call's threads from the shared budget, if there is one; gives
+        whether the call had to wait for them."""
         if self.budget is None:
-            yield
+            yield False
             return
-        with self.budget.hold(self.threads_per_call):
-            yield
+        with self.budget.hold(self.threads_per_call) as waited:
+            yield waited
+
+    def _top_up(self, batch: list[_Item]) -> list[_Item]:
+        """`batch` and, oldest first, the queued texts with its settings while the padded size
+        stays within `batch_tokens` (as `fill_batch` fills a batch); sorted longest first."""
+        settings = batch[0].request.settings
+        longest, count = max(item.size for item in batch), len(batch)
+        added: list[_Item] = []
+        with self._cond:
+            for item in self._queue:
+                if item.request.settings != settings:
+                    continue
+                widest = max(longest, item.size)
+                if (count + 1) * widest > self.batch_tokens:
+                    break
+                added.append(item)
+                longest, count = widest, count + 1
+            if not added:
+                return batch
+            taken = {id(item) for item in added}
+            self._queue = [item for item in self._queue if id(item) not in taken]
+        return sorted([*batch, *added], key=lambda item: item.size, reverse=True)
 
     def _fail(self, batch: list[_Item], exc: BaseException) -> None:
         """Fail every request with a text in `batch`, each with an error of its own (one

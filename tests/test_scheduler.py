@@ -603,3 +603,31 @@ def test_the_budget_serves_waiting_calls_first_come_first_served() -> None:
 def test_a_budget_needs_a_thread() -> None:
     with pytest.raises(ValueError, match="at least one thread"):
         ThreadBudget(0)
+
+
+def test_a_batch_that_waited_for_threads_takes_in_what_arrived_meanwhile() -> None:
+    # The translation model holds the whole budget; a summary text arrives and its worker
+    # takes it, then waits. Three more arrive meanwhile: once the threads are free, they join
+    # the waiting batch (within its token budget) instead of running one call each.
+    budget = ThreadBudget(1)
+    holder = FirstBatchBlocks()
+    holder.info = replace(holder.info, threads=ThreadLayout(inter=1, intra=1))
+    summary = SharedCoresEngine(ConcurrencyEngine(), task="summary")
+    summary.seconds = 0.0
+    translating = BatchScheduler(holder, batch_tokens=64, wait_ms=1, max_queued=100, budget=budget)
+    summarizing = BatchScheduler(
+        summary, batch_tokens=8, wait_ms=1, max_queued=100, workers=1, budget=budget
+    )
+    held = translating.submit(holder.encode(["premier"]), DEFAULTS)
+    assert holder.started.wait(5)
+    first = summarizing.submit(summary.encode(["un"]), DEFAULTS)
+    while budget.waits < 1:  # the summary worker took "un" and waits for the thread
+        time.sleep(0.005)
+    later = [summarizing.submit(summary.encode([t]), DEFAULTS) for t in ("deux", "trois", "quatre")]
+    holder.release.set()
+    assert gather([first, *later]).texts == ["<un>", "<deux>", "<trois>", "<quatre>"]
+    assert held.wait().texts == ["<premier>"]
+    # Each text is 2 tokens: a budget of 8 holds all four in the batch that waited.
+    assert sorted(map(sorted, summary.batches)) == [["deux", "quatre", "trois", "un"]]
+    translating.close()
+    summarizing.close()
