@@ -173,6 +173,15 @@ class Ticket:
         return outputs, sum(item.size for item in request.items), request.output_tokens
 
 
+def _shares(generated: Generated) -> list[float]:
+    """Each output's tokens: the engine's own count per output, or, where it only counted
+    the batch, a share of that by the output's length."""
+    if len(generated.per_output) == len(generated.texts):
+        return [float(tokens) for tokens in generated.per_output]
+    total_chars = sum(len(text) for text in generated.texts) or 1
+    return [generated.output_tokens * len(text) / total_chars for text in generated.texts]
+
+
 def gather(tickets: Sequence[Ticket]) -> Generated:
     """Wait for every ticket (the first failure raises); their outputs in ticket order, counted
     as one request of all their items would be: output tokens, a share of each batch's, are
@@ -386,10 +395,8 @@ class BatchScheduler:
             self._fail(batch, exc)
             return
         self.batches_run += 1
-        # Output tokens are counted per batch; each text gets a share by its output length.
-        total_chars = sum(len(text) for text in generated.texts) or 1
-        for item, text in zip(batch, generated.texts, strict=True):
-            self._finish(item, text, generated.output_tokens * len(text) / total_chars, None)
+        for item, text, tokens in zip(batch, generated.texts, _shares(generated), strict=True):
+            self._finish(item, text, tokens, None)
 
     @contextmanager
     def _threads_held(self) -> Iterator[bool]:

@@ -58,7 +58,8 @@ class RecordingEngine:
         texts = [item.text for item in inputs]
         self.batches.append(texts)
         outputs = [self.transform(text) for text in texts]
-        return Generated(outputs, sum(sizes), sum(self.count_tokens(outputs)))
+        counts = tuple(self.count_tokens(outputs))
+        return Generated(outputs, sum(sizes), sum(counts), counts)
 
     def check(self) -> None:
         return None

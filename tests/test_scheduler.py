@@ -408,8 +408,8 @@ def test_a_failed_ticket_raises_from_wait() -> None:
 
 
 def test_gathered_tickets_count_as_one_request_of_all_their_items() -> None:
-    # Three tickets in one batch: each gets a fractional share of the batch's output tokens,
-    # summed before rounding, as one `run` of the same items would report them.
+    # Three tickets in one batch: each gets its outputs' tokens, summed, as one `run` of the
+    # same items would report them.
     engine = BlockingEngine()
     scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=50, max_queued=100)
     texts = ["one two", "three", "four five six"]
@@ -419,6 +419,20 @@ def test_gathered_tickets_count_as_one_request_of_all_their_items() -> None:
     alone = run_texts(scheduler, texts, DEFAULTS)
     assert gathered == alone
     assert len(engine.batches[0]) == 3  # one shared batch
+    scheduler.close()
+
+
+def test_each_caller_in_a_shared_batch_gets_its_own_outputs_token_count() -> None:
+    # Seven tokens in 13 characters, two in 17: a share by length would give 4 and 5.
+    engine = BlockingEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=1000, wait_ms=50, max_queued=100)
+    words, word = (
+        scheduler.submit(engine.encode(["a b c d e f"]), DEFAULTS),
+        scheduler.submit(engine.encode(["extraordinarily"]), DEFAULTS),
+    )
+    engine.release.set()
+    assert (words.wait().output_tokens, word.wait().output_tokens) == (7, 2)
+    assert len(engine.batches[0]) == 2  # one shared batch
     scheduler.close()
 
 

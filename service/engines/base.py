@@ -65,6 +65,9 @@ class Generated:
     texts: list[str]
     input_tokens: int
     output_tokens: int
+    per_output: tuple[int, ...] = ()
+    """Output tokens of each text, in input order (summing to `output_tokens`); empty where
+    an engine cannot tell them apart, and the scheduler then shares by text length."""
 
 
 class Seq2SeqEngine(Protocol):

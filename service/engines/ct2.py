@@ -269,10 +269,12 @@ class CT2Seq2SeqEngine:
         with self._lock:
             ids = [self.codec.tokens_to_ids(tokens) for tokens in hypotheses]
             decoded = self.codec.decode(ids)
+        lengths = tuple(len(tokens) for tokens in hypotheses)
         return Generated(
             [text.strip() for text in decoded],
             sum(item.size for item in inputs),
-            sum(len(tokens) for tokens in hypotheses),
+            sum(lengths),
+            lengths,
         )
 
     def check(self) -> None:

@@ -130,10 +130,15 @@ class HFSeq2SeqEngine:
             decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
         input_tokens = sum(item.size for item in inputs)
         generated = output[:, 1:]  # column 0 is the decoder start token, fed, not generated
-        output_tokens = (
-            int((generated != pad_id).sum()) if pad_id is not None else generated.numel()
+        lengths = tuple(
+            int(count)
+            for count in (
+                (generated != pad_id).sum(dim=1)
+                if pad_id is not None
+                else torch.full((generated.shape[0],), generated.shape[1])
+            ).tolist()
         )
-        return Generated([text.strip() for text in decoded], input_tokens, output_tokens)
+        return Generated([text.strip() for text in decoded], input_tokens, sum(lengths), lengths)
 
     def check(self) -> None:
         with torch.inference_mode():

@@ -106,6 +106,8 @@ def test_marian_greedy_float32_agrees_with_transformers(
     got = ct2.generate(ct2.encode(texts), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
+    assert got.per_output == expected.per_output and len(got.per_output) == len(got.texts)
+    assert sum(got.per_output) == got.output_tokens
     assert got.texts[: len(memorized_pairs)] == [en for _, en in memorized_pairs]
 
 
@@ -118,6 +120,8 @@ def test_bart_greedy_float32_agrees_with_transformers(
     got = ct2.generate(ct2.encode(english_lines), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
+    assert got.per_output == expected.per_output and len(got.per_output) == len(got.texts)
+    assert sum(got.per_output) == got.output_tokens
     assert not any(text.startswith("<s>") or "</s>" in text for text in got.texts)
 
 
