@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     peak at 16 clients from 1.6 GB to 1.0 GB with no loss of throughput measured
     (docs/benchmarks/cpu-2026-12-02-memory.md)."""
 
+    translation_sub_batch: int = Field(default=4, ge=0)
+    """Sentences the translation model decodes at once within a batch taken at low load (a
+    share among idle workers, or the last of what waited, as each worker's part of one
+    article is), one group after another; 0: all of it at once. A call's working memory grows
+    with sentences x beams, and at 1 client the two workers' calls over the 59,514-word output
+    layer are the service's peak: 4 took it from 703-722 to 658-678 MiB in three interleaved
+    pairs. Batches that leave work waiting, under load, run whole: splitting every batch cost
+    about 15 % of the articles a minute at 16 clients
+    (docs/benchmarks/cpu-2026-12-02-memory.md, eighth-session addendum)."""
+
     summary_num_beams: int | None = Field(default=None, ge=0, le=16)
     """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
     its author found ROUGE unchanged at 2 beams versus the published 4, at a fraction of the

@@ -77,7 +77,9 @@ class Pipeline:
         # One scheduler per model: concurrent requests share its batches and its bounded queue;
         # on the CPU both share one thread budget, so that their calls fit the cores.
         self.thread_budget = thread_budget(settings, device)
-        self.translation_scheduler = self._scheduler(translator, settings.translation_batch_tokens)
+        self.translation_scheduler = self._scheduler(
+            translator, settings.translation_batch_tokens, settings.translation_sub_batch or None
+        )
         self.summary_scheduler = self._scheduler(summarizer, settings.summary_batch_tokens)
         self.translation_settings = GenerationSettings(
             num_beams=settings.translation_num_beams, max_length=settings.translation_max_length
@@ -106,7 +108,9 @@ class Pipeline:
         if self.metrics is not None:
             self.metrics.observe_article(meta)
 
-    def _scheduler(self, engine: Seq2SeqEngine, batch_tokens: int) -> BatchScheduler:
+    def _scheduler(
+        self, engine: Seq2SeqEngine, batch_tokens: int, sub_batch: int | None = None
+    ) -> BatchScheduler:
         # One worker per call the engine runs in parallel (CTranslate2's inter_threads), so that
         # up to that many batches reach it at once; engines that report no layout get one.
         threads = engine.info.threads
@@ -117,6 +121,7 @@ class Pipeline:
             max_queued=self.settings.max_queued_sentences,
             workers=threads.inter if threads is not None else 1,
             budget=self.thread_budget,
+            sub_batch=sub_batch,
         )
 
     @classmethod

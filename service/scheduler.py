@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from service.engines.base import Encoded, Generated, GenerationSettings, Seq2SeqEngine
 from service.errors import InferenceFailedError, OverloadedError
@@ -217,6 +217,13 @@ class BatchScheduler:
     `threads_per_call` of its threads: the engine's intra threads, or none for an engine that
     reports no layout.
 
+    With `sub_batch`, a batch taken at low load (a share among idle workers, or the last of
+    what waited, as each worker's part of one article is) of more texts than that goes to the
+    engine with `GenerationSettings.sub_batch` set: the engine decodes it that many at a time,
+    so a call's working memory (it grows with texts x beams) is smaller where nothing else
+    waits. Batches that leave work waiting, under load, run whole: splitting them costs
+    throughput.
+
     A model call that raises fails the requests of that batch only (InferenceFailedError,
     with the engine's exception as its cause); their texts still queued are dropped, and the
     workers go on serving everyone else.
@@ -231,8 +238,10 @@ class BatchScheduler:
         max_queued: int,
         workers: int = 1,
         budget: ThreadBudget | None = None,
+        sub_batch: int | None = None,
     ) -> None:
         self.engine = engine
+        self.sub_batch = sub_batch
         self.budget = budget
         threads = engine.info.threads
         self.threads_per_call = threads.intra if threads is not None else 0
@@ -310,10 +319,11 @@ class BatchScheduler:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _take(self) -> tuple[list[_Item], bool] | None:
+    def _take(self) -> tuple[list[_Item], bool, bool] | None:
         """Wait for work, gather for up to wait_s more, then take one batch's worth: a share
         of it when other workers are idle too, or a request's lead alone. With the batch:
-        whether it is a lead batch."""
+        whether it is a lead batch, and whether it was taken at low load (a share among idle
+        workers, or the last of what waited with its settings)."""
         with self._cond:
             self._idle += 1
             try:
@@ -321,7 +331,7 @@ class BatchScheduler:
             finally:
                 self._idle -= 1
 
-    def _take_locked(self) -> tuple[list[_Item], bool] | None:
+    def _take_locked(self) -> tuple[list[_Item], bool, bool] | None:
         """None only once the scheduler is closed and the queue is empty."""
         while True:
             while not self._queue and not self._closed:
@@ -358,7 +368,8 @@ class BatchScheduler:
         batch = [candidates[i] for i in fill_batch(sizes, budget)]
         taken = {id(item) for item in batch}
         self._queue = [item for item in self._queue if id(item) not in taken]
-        return batch, leads
+        quiet = budget < self.batch_tokens or len(batch) == len(candidates)
+        return batch, leads, quiet
 
     def _budget(self, sizes: list[int]) -> int:
         """The token budget of the next batch: `batch_tokens`, or, with other workers idle, the
@@ -371,25 +382,27 @@ class BatchScheduler:
 
     def _work(self) -> None:
         while (taken := self._take()) is not None:
-            batch, leads = taken
+            batch, leads, quiet = taken
             try:
-                self._run_batch(batch, leads)
+                self._run_batch(batch, leads, quiet)
             finally:
                 if leads:
                     with self._cond:
                         self._leading -= 1
 
-    def _run_batch(self, batch: list[_Item], leads: bool = False) -> None:
+    def _run_batch(self, batch: list[_Item], leads: bool = False, quiet: bool = False) -> None:
         try:
             with self._threads_held() as waited:
                 if waited and not leads:
                     # What arrived while this batch waited for threads joins it (a lead
                     # stays small: it is there to land first).
+                    taken = len(batch)
                     batch = self._top_up(batch)
+                    quiet = quiet and len(batch) == taken  # what joined it was waiting too
                 if self.on_batch is not None:
                     self.on_batch(self.engine.info.task, len(batch))
                 generated = self.engine.generate(
-                    [item.encoded for item in batch], batch[0].request.settings
+                    [item.encoded for item in batch], self._settings_for(batch, quiet)
                 )
         except BaseException as exc:  # fail this batch's callers, never the worker thread
             self._fail(batch, exc)
@@ -397,6 +410,14 @@ class BatchScheduler:
         self.batches_run += 1
         for item, text, tokens in zip(batch, generated.texts, _shares(generated), strict=True):
             self._finish(item, text, tokens, None)
+
+    def _settings_for(self, batch: list[_Item], quiet: bool) -> GenerationSettings:
+        """The batch's settings, with `sub_batch` where it was taken at low load and holds
+        more texts than that."""
+        settings = batch[0].request.settings
+        if self.sub_batch is None or not quiet or len(batch) <= self.sub_batch:
+            return settings
+        return replace(settings, sub_batch=self.sub_batch)
 
     @contextmanager
     def _threads_held(self) -> Iterator[bool]:

@@ -436,6 +436,64 @@ def test_each_caller_in_a_shared_batch_gets_its_own_outputs_token_count() -> Non
     scheduler.close()
 
 
+class SettingsEngine(ConcurrencyEngine):
+    """Records the settings of every call (and takes a while per call, as a model does)."""
+
+    def __init__(self) -> None:
+        super().__init__(seconds=0.05)
+        self.settings: list[GenerationSettings] = []
+
+    def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
+        self.settings.append(settings)
+        return super().generate(inputs, settings)
+
+
+def test_a_batch_taken_at_low_load_is_decoded_in_sub_batches() -> None:
+    # Six texts, all that waits: sub_batch is passed on; the outputs and their order are the
+    # engine's as ever. Four texts (no more than sub_batch) run whole.
+    engine = SettingsEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=100, wait_ms=20, max_queued=100, sub_batch=4)
+    texts = [f"phrase {i}" for i in range(6)]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert run_texts(scheduler, texts[:4], DEFAULTS).texts == [f"<{t}>" for t in texts[:4]]
+    assert engine.settings == [replace(DEFAULTS, sub_batch=4), DEFAULTS]
+    scheduler.close()
+
+
+def test_a_full_batch_that_leaves_work_waiting_runs_whole() -> None:
+    # Forty 3-token texts, a 100-token budget: 33 fill the first batch and leave 7 waiting
+    # (load: it runs whole); the 7 are the last of it (split).
+    engine = SettingsEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=100, wait_ms=20, max_queued=100, sub_batch=4)
+    texts = [f"phrase {i}" for i in range(40)]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert [len(batch) for batch in engine.batches] == [33, 7]
+    assert engine.settings == [DEFAULTS, replace(DEFAULTS, sub_batch=4)]
+    scheduler.close()
+
+
+def test_each_share_among_idle_workers_is_decoded_in_sub_batches() -> None:
+    # Two idle workers share twelve texts: the first share leaves the other waiting, and is
+    # split all the same (a share is low load); so is the rest.
+    engine = SettingsEngine()
+    scheduler = BatchScheduler(
+        engine, batch_tokens=4096, wait_ms=20, max_queued=100, workers=2, sub_batch=4
+    )
+    texts = [f"phrase {i}" for i in range(12)]
+    assert run_texts(scheduler, texts, DEFAULTS).texts == [f"<{t}>" for t in texts]
+    assert sorted(len(batch) for batch in engine.batches) == [6, 6]
+    assert engine.settings == [replace(DEFAULTS, sub_batch=4)] * 2
+    scheduler.close()
+
+
+def test_without_sub_batch_every_batch_runs_whole() -> None:
+    engine = SettingsEngine()
+    scheduler = BatchScheduler(engine, batch_tokens=100, wait_ms=20, max_queued=100)
+    run_texts(scheduler, [f"phrase {i}" for i in range(6)], DEFAULTS)
+    assert engine.settings == [DEFAULTS]
+    scheduler.close()
+
+
 class SizedEngine(ConcurrencyEngine):
     """Takes `seconds` per text in the batch, as a model call grows with its batch."""
 

@@ -41,6 +41,10 @@ class GenerationSettings:
     num_beams: int | None = None
     max_length: int | None = None
     min_length: int | None = None
+    sub_batch: int | None = None
+    """The most inputs the engine decodes at once within one call, one group after another
+    (shortest first on CTranslate2); None: all at once. The scheduler sets it on small
+    batches (see `BatchScheduler`): the outputs are the same, the working memory smaller."""
 
 
 @dataclass(frozen=True)

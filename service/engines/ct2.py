@@ -246,6 +246,9 @@ class CT2Seq2SeqEngine:
             "max_input_length": 0,  # never truncate: inputs already fit the window
             "return_end_token": True,  # counted in the output tokens, then dropped
         }
+        if settings.sub_batch:
+            options["max_batch_size"] = settings.sub_batch
+            options["batch_type"] = "examples"
         if d.suppress:
             options["suppress_sequences"] = [list(tokens) for tokens in d.suppress]
         return options

@@ -121,6 +121,20 @@ class HFSeq2SeqEngine:
             kwargs["max_length"] = settings.max_length
         if settings.min_length is not None:
             kwargs["min_length"] = settings.min_length
+        step = settings.sub_batch or len(inputs)
+        texts: list[str] = []
+        lengths: list[int] = []
+        for start in range(0, len(inputs), step):
+            group_texts, group_lengths = self._generate(inputs[start : start + step], kwargs)
+            texts.extend(group_texts)
+            lengths.extend(group_lengths)
+        input_tokens = sum(item.size for item in inputs)
+        return Generated(texts, input_tokens, sum(lengths), tuple(lengths))
+
+    def _generate(
+        self, inputs: Sequence[Encoded], kwargs: dict[str, Any]
+    ) -> tuple[list[str], list[int]]:
+        """One `model.generate` over `inputs`: their texts and output tokens each."""
         pad_id = self.tokenizer.pad_token_id
         batch = {
             name: tensor.to(self.device.device) for name, tensor in self._batch(inputs).items()
@@ -128,17 +142,13 @@ class HFSeq2SeqEngine:
         with self._lock, torch.inference_mode():
             output = self.model.generate(**batch, **kwargs)
             decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
-        input_tokens = sum(item.size for item in inputs)
         generated = output[:, 1:]  # column 0 is the decoder start token, fed, not generated
-        lengths = tuple(
-            int(count)
-            for count in (
-                (generated != pad_id).sum(dim=1)
-                if pad_id is not None
-                else torch.full((generated.shape[0],), generated.shape[1])
-            ).tolist()
+        counts = (
+            (generated != pad_id).sum(dim=1)
+            if pad_id is not None
+            else torch.full((generated.shape[0],), generated.shape[1])
         )
-        return Generated([text.strip() for text in decoded], input_tokens, sum(lengths), lengths)
+        return [text.strip() for text in decoded], [int(count) for count in counts.tolist()]
 
     def check(self) -> None:
         with torch.inference_mode():

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,8 @@ def test_marian_greedy_float32_agrees_with_transformers(
     got = ct2.generate(ct2.encode(texts), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
-    assert got.per_output == expected.per_output and len(got.per_output) == len(got.texts)
+    assert got.per_output == expected.per_output
+    assert len(got.per_output) == len(got.texts)
     assert sum(got.per_output) == got.output_tokens
     assert got.texts[: len(memorized_pairs)] == [en for _, en in memorized_pairs]
 
@@ -120,9 +122,33 @@ def test_bart_greedy_float32_agrees_with_transformers(
     got = ct2.generate(ct2.encode(english_lines), GREEDY)
     assert got.texts == expected.texts
     assert (got.input_tokens, got.output_tokens) == (expected.input_tokens, expected.output_tokens)
-    assert got.per_output == expected.per_output and len(got.per_output) == len(got.texts)
+    assert got.per_output == expected.per_output
+    assert len(got.per_output) == len(got.texts)
     assert sum(got.per_output) == got.output_tokens
     assert not any(text.startswith("<s>") or "</s>" in text for text in got.texts)
+
+
+def test_sub_batches_give_the_same_outputs_on_both_engines(
+    pipeline: Pipeline,
+    ct2_models: Path,
+    memorized_pairs: list[tuple[str, str]],
+    unseen_french: list[str],
+) -> None:
+    # GenerationSettings.sub_batch decodes a call's inputs a few at a time (the scheduler sets
+    # it on small batches to bound a call's working memory): the outputs, their order and
+    # each one's token count stay those of the whole batch at once.
+    texts = [fr for fr, _ in memorized_pairs] + unseen_french
+    for engine in (pipeline.translator, load("translation", ct2_models / "translation")):
+        encoded = engine.encode(texts)
+        whole = engine.generate(encoded, MODEL_DEFAULTS)
+        split = engine.generate(encoded, replace(MODEL_DEFAULTS, sub_batch=3))
+        assert split.texts == whole.texts, engine.info.label
+        assert split.per_output == whole.per_output
+        assert (split.input_tokens, split.output_tokens) == (
+            whole.input_tokens,
+            whole.output_tokens,
+        )
+        assert split.texts[: len(memorized_pairs)] == [en for _, en in memorized_pairs]
 
 
 @pytest.mark.parametrize("task", ["translation", "summary"])
