@@ -184,8 +184,9 @@ def _shares(generated: Generated) -> list[float]:
 
 def gather(tickets: Sequence[Ticket]) -> Generated:
     """Wait for every ticket (the first failure raises); their outputs in ticket order, counted
-    as one request of all their items would be: output tokens, a share of each batch's, are
-    summed before rounding."""
+    as one request of all their items would be: output tokens (each output's own, or a
+    share of its batch's where the engine only counted the batch) are summed before
+    rounding."""
     texts: list[str] = []
     input_tokens = 0
     output_tokens = 0.0
@@ -218,7 +219,8 @@ class BatchScheduler:
     reports no layout.
 
     With `sub_batch`, a batch taken at low load (a share among idle workers, or the last of
-    what waited, as each worker's part of one article is) of more texts than that goes to the
+    what waited, as each worker's part of one article is; a lead excepted) of more texts than
+    that goes to the
     engine with `GenerationSettings.sub_batch` set: the engine decodes it that many at a time,
     so a call's working memory (it grows with texts x beams) is smaller where nothing else
     waits. Batches that leave work waiting, under load, run whole: splitting them costs
@@ -368,7 +370,8 @@ class BatchScheduler:
         batch = [candidates[i] for i in fill_batch(sizes, budget)]
         taken = {id(item) for item in batch}
         self._queue = [item for item in self._queue if id(item) not in taken]
-        quiet = budget < self.batch_tokens or len(batch) == len(candidates)
+        # A lead runs whole: it is there to land first.
+        quiet = not leads and (budget < self.batch_tokens or len(batch) == len(candidates))
         return batch, leads, quiet
 
     def _budget(self, sizes: list[int]) -> int:

@@ -443,8 +443,11 @@ class SettingsEngine(ConcurrencyEngine):
         super().__init__(seconds=0.05)
         self.settings: list[GenerationSettings] = []
 
+        self.calls: list[tuple[tuple[str, ...], GenerationSettings]] = []
+
     def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         self.settings.append(settings)
+        self.calls.append((tuple(item.text for item in inputs), settings))
         return super().generate(inputs, settings)
 
 
@@ -484,6 +487,25 @@ def test_each_share_among_idle_workers_is_decoded_in_sub_batches() -> None:
     assert sorted(len(batch) for batch in engine.batches) == [6, 6]
     assert engine.settings == [replace(DEFAULTS, sub_batch=4)] * 2
     scheduler.close()
+
+
+def test_a_lead_runs_whole_and_the_rest_in_sub_batches() -> None:
+    # A stream's lead is there to land first: it is never split; the shares after it are.
+    engine = SettingsEngine()
+    scheduler = BatchScheduler(
+        engine, batch_tokens=4096, wait_ms=20, max_queued=100, workers=2, sub_batch=2
+    )
+    texts = [f"phrase {i}" for i in range(12)]
+    generated = scheduler.run(engine.encode(texts), DEFAULTS, lead=3)
+    assert generated.texts == [f"<{t}>" for t in texts]
+    scheduler.close()
+    by_texts = {frozenset(texts): settings for texts, settings in engine.calls}
+    assert by_texts[frozenset(texts[:3])] == DEFAULTS
+    rest = [(batch, settings) for batch, settings in engine.calls if batch[0] not in texts[:3]]
+    assert sum(len(batch) for batch, _ in rest) == 9
+    # Batches of more texts than sub_batch are split; one of two or fewer runs as it is.
+    for batch, settings in rest:
+        assert settings == (replace(DEFAULTS, sub_batch=2) if len(batch) > 2 else DEFAULTS)
 
 
 def test_without_sub_batch_every_batch_runs_whole() -> None:

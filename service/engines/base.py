@@ -43,8 +43,8 @@ class GenerationSettings:
     min_length: int | None = None
     sub_batch: int | None = None
     """The most inputs the engine decodes at once within one call, one group after another
-    (shortest first on CTranslate2); None: all at once. The scheduler sets it on small
-    batches (see `BatchScheduler`): the outputs are the same, the working memory smaller."""
+    (shortest first on CTranslate2); None: all at once. The scheduler sets it on batches
+    taken at low load (see `BatchScheduler`): the same outputs, less working memory."""
 
 
 @dataclass(frozen=True)
