@@ -78,7 +78,7 @@ class Pipeline:
         # on the CPU both share one thread budget, so that their calls fit the cores.
         self.thread_budget = thread_budget(settings, device)
         self.translation_scheduler = self._scheduler(
-            translator, settings.translation_batch_tokens, settings.translation_sub_batch or None
+            translator, settings.translation_batch_tokens, settings.translation_sub_batch
         )
         self.summary_scheduler = self._scheduler(summarizer, settings.summary_batch_tokens)
         self.translation_settings = GenerationSettings(
@@ -109,7 +109,7 @@ class Pipeline:
             self.metrics.observe_article(meta)
 
     def _scheduler(
-        self, engine: Seq2SeqEngine, batch_tokens: int, sub_batch: int | None = None
+        self, engine: Seq2SeqEngine, batch_tokens: int, sub_batch: int = 0
     ) -> BatchScheduler:
         # One worker per call the engine runs in parallel (CTranslate2's inter_threads), so that
         # up to that many batches reach it at once; engines that report no layout get one.

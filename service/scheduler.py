@@ -218,13 +218,12 @@ class BatchScheduler:
     `threads_per_call` of its threads: the engine's intra threads, or none for an engine that
     reports no layout.
 
-    With `sub_batch`, a batch taken at low load (a share among idle workers, or the last of
-    what waited, as each worker's part of one article is; a lead excepted) of more texts than
-    that goes to the
-    engine with `GenerationSettings.sub_batch` set: the engine decodes it that many at a time,
-    so a call's working memory (it grows with texts x beams) is smaller where nothing else
-    waits. Batches that leave work waiting, under load, run whole: splitting them costs
-    throughput.
+    With `sub_batch` (0: off), a batch taken at low load (a share among idle workers, or the
+    last of what waited, as each worker's part of one article is; a lead excepted) of more
+    texts than that goes to the engine with `GenerationSettings.sub_batch` set: the engine
+    decodes it that many at a time, so a call's working memory (it grows with texts x beams)
+    is smaller where nothing else waits. Batches that leave work waiting, under load, run
+    whole: splitting them costs throughput.
 
     A model call that raises fails the requests of that batch only (InferenceFailedError,
     with the engine's exception as its cause); their texts still queued are dropped, and the
@@ -240,7 +239,7 @@ class BatchScheduler:
         max_queued: int,
         workers: int = 1,
         budget: ThreadBudget | None = None,
-        sub_batch: int | None = None,
+        sub_batch: int = 0,
     ) -> None:
         self.engine = engine
         self.sub_batch = sub_batch
@@ -418,7 +417,7 @@ class BatchScheduler:
         """The batch's settings, with `sub_batch` where it was taken at low load and holds
         more texts than that."""
         settings = batch[0].request.settings
-        if self.sub_batch is None or not quiet or len(batch) <= self.sub_batch:
+        if not self.sub_batch or not quiet or len(batch) <= self.sub_batch:
             return settings
         return replace(settings, sub_batch=self.sub_batch)
 

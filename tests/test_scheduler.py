@@ -441,12 +441,13 @@ class SettingsEngine(ConcurrencyEngine):
 
     def __init__(self) -> None:
         super().__init__(seconds=0.05)
-        self.settings: list[GenerationSettings] = []
-
         self.calls: list[tuple[tuple[str, ...], GenerationSettings]] = []
 
+    @property
+    def settings(self) -> list[GenerationSettings]:
+        return [settings for _, settings in self.calls]
+
     def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
-        self.settings.append(settings)
         self.calls.append((tuple(item.text for item in inputs), settings))
         return super().generate(inputs, settings)
 

@@ -135,8 +135,8 @@ def test_sub_batches_give_the_same_outputs_on_both_engines(
     unseen_french: list[str],
 ) -> None:
     # GenerationSettings.sub_batch decodes a call's inputs a few at a time (the scheduler sets
-    # it on small batches to bound a call's working memory): the outputs, their order and
-    # each one's token count stay those of the whole batch at once.
+    # it on batches taken at low load, to bound a call's working memory): the outputs, their
+    # order and each one's token count stay those of the whole batch at once.
     texts = [fr for fr, _ in memorized_pairs] + unseen_french
     for engine in (pipeline.translator, load("translation", ct2_models / "translation")):
         encoded = engine.encode(texts)
