@@ -10,7 +10,7 @@ import pytest
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 from py3langid.modelio import load_model
 
-from service.text.langid_compact import Automaton, load_compact
+from service.text.langid_compact import Automaton, FeatureTable, load_compact
 from tests.conftest import DATA
 
 
@@ -87,3 +87,30 @@ def test_it_holds_a_fraction_of_the_dense_automaton() -> None:
     )
     dense_bytes = len(nextmove) * nextmove.itemsize + len(row) * row.itemsize
     assert sparse < dense_bytes / 10
+
+
+def test_the_feature_table_gives_py3langids_rows_bit_for_bit() -> None:
+    dense = np.asarray(load_model(MODEL_DIR / MODEL_FILE)[0])
+    table = FeatureTable(dense)
+    every = table[np.arange(dense.shape[0])]
+    assert every.dtype == dense.dtype
+    assert np.array_equal(every.view(np.uint16), dense.view(np.uint16))
+    rng = np.random.default_rng(2)
+    picked = rng.integers(0, dense.shape[0], size=500)  # repeats and any order, as scoring asks
+    assert np.array_equal(table[picked].view(np.uint16), dense[picked].view(np.uint16))
+    assert table[np.array([], dtype=np.intp)].shape == (0, dense.shape[1])
+    assert table.nbytes < dense.nbytes / 2.5
+
+
+def test_a_small_table_with_its_own_common_values() -> None:
+    dense = np.array(
+        [[1.5, -2.0, 0.0], [1.5, -3.0, 0.0], [7.0, -2.0, -0.0], [1.5, -2.0, 0.0]],
+        dtype=np.float16,
+    )
+    table = FeatureTable(dense)
+    assert table.common.tolist() == [1.5, -2.0, 0.0]
+    # -0.0 equals 0.0 as a number but not as bits: it is kept as an entry of its own.
+    assert np.array_equal(
+        table[np.array([2, 1, 2])].view(np.uint16), dense[[2, 1, 2]].view(np.uint16)
+    )
+    assert table.values.tolist() == [-3.0, 7.0, -0.0]
