@@ -11,9 +11,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from service.config import Settings
 from service.engines.base import Task
@@ -28,6 +26,9 @@ from service.engines.convert import (
 )
 from service.engines.ct2 import ct2_installed, is_converted, weights_quantization
 from service.presets import DEFAULT_PRESET, PresetError, preset_entries
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def resolve_source(
 
 def probe_hub(source: ModelSource, timeout_s: float) -> None:
     """One quick request to the hub, so an unreachable hub fails in seconds, not minutes."""
+    import httpx  # here, not at the top: a service on local models never loads it (5 MiB)
     from huggingface_hub import constants
 
     url = f"{constants.ENDPOINT}/api/models/{source.location}/revision/{source.revision}"

@@ -18,14 +18,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from service import __version__
 from service.errors import CallbackNotAllowedError
 from service.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,8 @@ class WebhookSender:
         """POST the job document until a 2xx answer or the attempts run out; True if
         delivered, None if there was nothing (left) to deliver. Raises DeliveryStoppedError
         when the service stops in between."""
+        import httpx  # here, not at the top: a service that sends no webhook never loads it
+
         record = self.store.get(job_id)
         if record is None or record.callback_url is None or record.webhook_state != "pending":
             return None
@@ -213,6 +218,8 @@ class WebhookSender:
         headers: dict[str, str],
     ) -> bool | None:
         """One POST: True on 2xx, False to retry, None to give up (target now refused)."""
+        import httpx
+
         started_at = time.time()
         started = time.perf_counter()
         status: int | None = None
