@@ -11,6 +11,7 @@ from service.device import DeviceUnavailableError
 from service.engines.loader import ModelLoadError
 from service.errors import ModelsNotReadyError
 from service.pipeline import Pipeline, PipelineFactory
+from service.text.language import load_detector
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ class ServiceState:
         else:
             self.pipeline = pipeline
             log.info("models ready on %s", pipeline.device.label)
+            # Ready already: the language detector loads next, so that the first article does
+            # not wait a second for it (one that comes sooner waits for it as before).
+            try:
+                load_detector()
+            except Exception:  # the first article will try again, and report it
+                log.exception("the language detector failed to load")
 
     def _fail(self, message: str) -> None:
         self.load_error = message

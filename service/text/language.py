@@ -48,6 +48,11 @@ def _classifier() -> Any:
         return _identifier
 
 
+def load_detector() -> None:
+    """Load the classifier now (about 1 s), so that the first article does not wait for it."""
+    _classifier()
+
+
 def classify(text: str) -> tuple[str, float]:
     """The classifier's best language for `text` (ISO 639 code) and its probability."""
     language, probability = _classifier().classify(text[:MAX_DETECTION_CHARS])

@@ -195,6 +195,23 @@ def test_not_ready_is_503_then_failure_is_reported(
     assert client.get("/health").json()["load_error"].startswith("The summary model")
 
 
+def test_the_language_detector_loads_once_the_models_are_ready(
+    settings: Settings, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.api import state
+
+    ready_when_called: list[bool] = []
+    app = create_app(settings, pipeline_factory=lambda _: pipeline)
+    service_state = app.state.depeche
+    monkeypatch.setattr(
+        state, "load_detector", lambda: ready_when_called.append(service_state.pipeline is not None)
+    )
+    with TestClient(app) as client:
+        service_state.wait_loaded(10)
+        assert client.get("/ready").status_code == 200
+    assert ready_when_called == [True]
+
+
 def test_concurrent_requests_get_their_own_results(
     client: TestClient, memorized_pairs: list[tuple[str, str]]
 ) -> None:
