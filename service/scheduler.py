@@ -123,13 +123,15 @@ class _Request:
     """How many of the first items want a batch of their own ahead of the rest (a stream's
     head and first paragraph); 0 once taken, or when nothing leads."""
     outputs: list[str | None] = field(init=False)
-    output_tokens: float = 0.0
+    output_tokens: list[int] = field(init=False)
+    """Each output's tokens, as the engine counted them."""
     remaining: int = field(init=False)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.outputs = [None] * len(self.items)
+        self.output_tokens = [0] * len(self.items)
         self.remaining = len(self.items)
 
 
@@ -161,11 +163,11 @@ class Ticket:
     def wait(self) -> Generated:
         return gather([self])
 
-    def _result(self) -> tuple[list[str], int, float]:
-        """Outputs, input tokens and the unrounded output tokens, once done."""
+    def _result(self) -> tuple[list[str], int, list[int]]:
+        """Outputs, input tokens and each output's tokens, once done."""
         request = self._request
         if request is None:
-            return [], 0, 0.0
+            return [], 0, []
         request.done.wait()
         if request.error is not None:
             raise request.error
@@ -173,29 +175,18 @@ class Ticket:
         return outputs, sum(item.size for item in request.items), request.output_tokens
 
 
-def _shares(generated: Generated) -> list[float]:
-    """Each output's tokens: the engine's own count per output, or, where it only counted
-    the batch, a share of that by the output's length."""
-    if len(generated.per_output) == len(generated.texts):
-        return [float(tokens) for tokens in generated.per_output]
-    total_chars = sum(len(text) for text in generated.texts) or 1
-    return [generated.output_tokens * len(text) / total_chars for text in generated.texts]
-
-
 def gather(tickets: Sequence[Ticket]) -> Generated:
     """Wait for every ticket (the first failure raises); their outputs in ticket order, counted
-    as one request of all their items would be: output tokens (each output's own, or a
-    share of its batch's where the engine only counted the batch) are summed before
-    rounding."""
+    as one request of all their items would be."""
     texts: list[str] = []
     input_tokens = 0
-    output_tokens = 0.0
+    per_output: list[int] = []
     for ticket in tickets:
         outputs, read, written = ticket._result()
         texts.extend(outputs)
         input_tokens += read
-        output_tokens += written
-    return Generated(texts, input_tokens, round(output_tokens))
+        per_output.extend(written)
+    return Generated(texts, input_tokens, sum(per_output), tuple(per_output))
 
 
 class BatchScheduler:
@@ -410,7 +401,7 @@ class BatchScheduler:
             self._fail(batch, exc)
             return
         self.batches_run += 1
-        for item, text, tokens in zip(batch, generated.texts, _shares(generated), strict=True):
+        for item, text, tokens in zip(batch, generated.texts, generated.per_output, strict=True):
             self._finish(item, text, tokens, None)
 
     def _settings_for(self, batch: list[_Item], quiet: bool) -> GenerationSettings:
@@ -473,15 +464,15 @@ class BatchScheduler:
                 if request.error is None:
                     request.error = _inference_error(task, len(batch), exc)
         for item in [*batch, *dropped]:
-            self._finish(item, None, 0.0, None)
+            self._finish(item, None, 0, None)
 
     def _finish(
-        self, item: _Item, text: str | None, tokens: float, error: BaseException | None
+        self, item: _Item, text: str | None, tokens: int, error: BaseException | None
     ) -> None:
         request = item.request
         with self._cond:
             request.outputs[item.index] = text
-            request.output_tokens += tokens
+            request.output_tokens[item.index] = tokens
             request.error = request.error or error
             request.remaining -= 1
             left = request.remaining

@@ -379,7 +379,7 @@ def test_submit_returns_at_once_and_the_ticket_waits_for_the_outputs() -> None:
     assert ticket.done
     assert generated.texts == ["<a b>", "<c>"]
     assert generated.input_tokens == 5
-    assert scheduler.submit([], DEFAULTS).wait() == Generated([], 0, 0)
+    assert scheduler.submit([], DEFAULTS).wait() == Generated([], 0, 0, ())
     scheduler.close()
 
 
@@ -432,8 +432,16 @@ def test_each_caller_in_a_shared_batch_gets_its_own_outputs_token_count() -> Non
     )
     engine.release.set()
     assert (words.wait().output_tokens, word.wait().output_tokens) == (7, 2)
+    assert gather([words, word]).per_output == (7, 2)
     assert len(engine.batches[0]) == 2  # one shared batch
     scheduler.close()
+
+
+def test_an_engine_result_must_count_each_output() -> None:
+    with pytest.raises(ValueError, match="counted as"):
+        Generated(["a", "b"], 4, 5, (5,))
+    with pytest.raises(ValueError, match="counted as"):
+        Generated(["a", "b"], 4, 5, (2, 2))
 
 
 class SettingsEngine(ConcurrencyEngine):

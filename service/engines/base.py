@@ -69,9 +69,16 @@ class Generated:
     texts: list[str]
     input_tokens: int
     output_tokens: int
-    per_output: tuple[int, ...] = ()
-    """Output tokens of each text, in input order (summing to `output_tokens`); empty where
-    an engine cannot tell them apart, and the scheduler then shares by text length."""
+    per_output: tuple[int, ...]
+    """Output tokens of each text, in input order, summing to `output_tokens`: each caller
+    of a shared batch is counted its own."""
+
+    def __post_init__(self) -> None:
+        if len(self.per_output) != len(self.texts) or sum(self.per_output) != self.output_tokens:
+            raise ValueError(
+                f"{len(self.texts)} outputs of {self.output_tokens} tokens counted as "
+                f"{self.per_output}"
+            )
 
 
 class Seq2SeqEngine(Protocol):

@@ -255,7 +255,7 @@ class CT2Seq2SeqEngine:
 
     def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         if not inputs:
-            return Generated([], 0, 0)
+            return Generated([], 0, 0, ())
         longest = max(item.size for item in inputs)
         if longest > self._window:
             raise ValueError(

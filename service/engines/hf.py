@@ -113,7 +113,7 @@ class HFSeq2SeqEngine:
 
     def generate(self, inputs: Sequence[Encoded], settings: GenerationSettings) -> Generated:
         if not inputs:
-            return Generated([], 0, 0)
+            return Generated([], 0, 0, ())
         kwargs: dict[str, Any] = {}
         if settings.num_beams is not None:
             kwargs["num_beams"] = settings.num_beams
