@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     about 15 % of the articles a minute at 16 clients
     (docs/benchmarks/cpu-2026-12-02-memory.md, eighth-session addendum)."""
 
+    translation_vmap: bool = False
+    """Score only the translation model's vocabulary-map candidates (CTranslate2's `use_vmap`,
+    the converted folder's `vmap.txt`, built with `python -m service.engines.vmap`): the
+    output layer shrinks from 59,514 words to the few thousand a batch's sources may need. Off
+    by default: a map can change a translation (a word outside it can never be written), and
+    no map for the real opus-mt has been checked here."""
+
     summary_num_beams: int | None = Field(default=None, ge=0, le=16)
     """Beam size for summaries. Unset: the preset's, 2 for balanced: for distilbart-cnn-12-6
     its author found ROUGE unchanged at 2 beams versus the published 4, at a fraction of the

@@ -24,6 +24,8 @@ class LoadRequest:
     hub_timeout_s: float
     requested: EngineSetting
     """DEPECHE_ENGINE as set (`auto` or this backend's name), for the error messages."""
+    vocabulary_map: bool = False
+    """DEPECHE_TRANSLATION_VMAP for the translation model: score only its map's candidates."""
 
 
 ThreadPolicy = Callable[[ModelTask, str, int, int | None, int | None], ThreadLayout]

@@ -14,7 +14,11 @@ MarianMT is converted with its `<pad>` token kept and the decoder started from t
 embedding, exactly as transformers runs it. CTranslate2's stock Marian conversion drops `<pad>`
 and starts from a zero vector instead: the same thing for the published opus-mt checkpoints,
 whose `<pad>` embedding is zero, but not for a checkpoint trained with tied embeddings (such as
-the tiny test model).
+the tiny test model). In the copy's vocabulary the end and start tokens (`</s>`, `<pad>`) come
+first, the rest in their order (`<unk>` next), with the embedding and output rows moved: the
+same model, and the order a vocabulary map needs (`service.engines.vmap`: CTranslate2 4.8.5
+keeps the first mapped call's place of the start token, and only ids that sort first among
+every call's candidates keep their place).
 
 Nothing here imports torch, transformers or ctranslate2 at module level: the service converts in
 a child process (`python -m service.engines.convert`), so the serving process never loads
@@ -52,9 +56,9 @@ log = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("int8", "float16", "int8_float16", "bfloat16", "float32")
 
-CONVERTER_VERSION = 3
+CONVERTER_VERSION = 4
 """Bumped when the conversion itself changes, so that copies made by an older one are redone
-(3: the runtime tokenizer record, `service.engines.codec`)."""
+(3: the runtime tokenizer record, `service.engines.codec`; 4: Marian's special tokens first)."""
 
 # Tokenizer files copied beside the converted weights, when the source has them.
 TOKENIZER_FILES = (
@@ -262,16 +266,30 @@ def _restamp(out: Path, now: Mapping[str, Mapping[str, Any]]) -> None:
 @contextlib.contextmanager
 def faithful_marian() -> Iterator[None]:
     """Convert MarianMT with `<pad>` kept as the decoder start token, like transformers runs it."""
+    import torch
     from ctranslate2.converters import transformers as ct2_transformers  # type: ignore[import-untyped]
 
     bart_loader = ct2_transformers.BartLoader
     stock_loader = ct2_transformers.MarianMTLoader
 
     class PadStartMarianLoader(stock_loader):  # type: ignore[misc, valid-type]
+        order: tuple[int, ...] = ()
+        """The vocabulary's new order (`specials_first`), set by `get_model_spec`."""
+
         def get_model_spec(self, model: Any) -> Any:
             model.config.normalize_before = False
             model.config.normalize_embedding = False
-            return bart_loader.get_model_spec(self, model)  # keeps the <pad> row
+            spec = bart_loader.get_model_spec(self, model)  # keeps the <pad> row
+            config = model.config
+            specials = [config.eos_token_id, getattr(config, "unk_token_id", None)]
+            self.order = tuple(specials_first(config.vocab_size, [*specials, config.pad_token_id]))
+            rows = [spec.encoder.embeddings[0], spec.decoder.embeddings, spec.decoder.projection]
+            for layer in rows:  # tied rows come out equal, and CTranslate2 stores them once
+                layer.weight = layer.weight.detach()[list(self.order)]
+            bias = getattr(spec.decoder.projection, "bias", None)
+            if isinstance(bias, torch.Tensor):  # final_logits_bias, where it is not all zero
+                spec.decoder.projection.bias = bias.detach()[list(self.order)]
+            return spec
 
         def set_config(self, config: Any, model: Any, tokenizer: Any) -> None:
             config.eos_token = tokenizer.eos_token
@@ -285,7 +303,7 @@ def faithful_marian() -> Iterator[None]:
 
         def get_vocabulary(self, model: Any, tokenizer: Any) -> list[str]:
             tokens: list[str] = bart_loader.get_vocabulary(self, model, tokenizer)
-            return tokens
+            return [tokens[i] for i in self.order] if self.order else tokens
 
     registry = ct2_transformers._MODEL_LOADERS
     previous = registry.get("MarianConfig")
@@ -294,6 +312,14 @@ def faithful_marian() -> Iterator[None]:
         yield
     finally:
         registry["MarianConfig"] = previous
+
+
+def specials_first(size: int, specials: list[int | None]) -> list[int]:
+    """The ids 0..size-1 reordered: the given special ids first (in that order, once each),
+    then every other id in its order."""
+    first = list(dict.fromkeys(i for i in specials if i is not None and 0 <= i < size))
+    chosen = set(first)
+    return first + [i for i in range(size) if i not in chosen]
 
 
 def _ensure_tokenizer_class(out: Path, tokenizer: Any) -> None:

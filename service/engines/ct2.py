@@ -176,11 +176,14 @@ class CT2Seq2SeqEngine:
         *,
         window: int,
         defaults: DecodingDefaults,
+        vocabulary_map: bool = False,
     ) -> None:
         self.translator = translator
         self.codec = codec
         self.info = info
         self.defaults = defaults
+        self.vocabulary_map = vocabulary_map
+        """Whether calls score only the folder's `vmap.txt` candidates (`service.engines.vmap`)."""
         self._window = window
         self._lock = threading.Lock()
 
@@ -194,11 +197,17 @@ class CT2Seq2SeqEngine:
         compute_type: str,
         intra_threads: int,
         inter_threads: int,
+        vocabulary_map: bool = False,
     ) -> CT2Seq2SeqEngine:
         """Load a converted folder: the translator on `device`, the tokenizer beside it (without
-        transformers when the converter wrote its runtime record: `service.engines.codec`)."""
+        transformers when the converter wrote its runtime record: `service.engines.codec`);
+        with `vocabulary_map`, its `vmap.txt`, checked (`service.engines.vmap.check_vmap`)."""
         import ctranslate2  # type: ignore[import-untyped]
 
+        if vocabulary_map:
+            from service.engines.vmap import check_vmap
+
+            check_vmap(folder)
         codec = load_codec(folder)
         translator = ctranslate2.Translator(
             str(folder),
@@ -213,6 +222,7 @@ class CT2Seq2SeqEngine:
             info,
             window=model_window(folder, codec),
             defaults=read_decoding_defaults(folder, codec),
+            vocabulary_map=vocabulary_map,
         )
 
     @property
@@ -246,6 +256,8 @@ class CT2Seq2SeqEngine:
             "max_input_length": 0,  # never truncate: inputs already fit the window
             "return_end_token": True,  # counted in the output tokens, then dropped
         }
+        if self.vocabulary_map:
+            options["use_vmap"] = True
         if settings.sub_batch:
             options["max_batch_size"] = settings.sub_batch
             options["batch_type"] = "examples"

@@ -13,6 +13,7 @@ from service.engines.backend import Backend, LoadRequest
 from service.engines.base import ModelInfo, Seq2SeqEngine
 from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
 from service.engines.loader import ENV_NAME, ModelLoadError, ModelSource, could_not_load
+from service.engines.vmap import VocabularyMapError
 
 SUMMARY_CALLS = 2
 """Summaries CTranslate2 runs at once on the CPU by default. On 2 AVX2 cores, 2 x 1 beat 1 x 2
@@ -161,7 +162,10 @@ def load(request: LoadRequest) -> Seq2SeqEngine:
             compute_type=request.precision,
             intra_threads=request.threads.intra,
             inter_threads=request.threads.inter,
+            vocabulary_map=request.vocabulary_map,
         )
+    except VocabularyMapError as exc:
+        raise ModelLoadError(f"DEPECHE_TRANSLATION_VMAP is on, but {exc}.") from None
     except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError for bad folders
         raise could_not_load(source, exc, "a folder written by scripts/convert_models.py") from exc
 

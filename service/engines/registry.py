@@ -140,6 +140,7 @@ def load_engine(
     precision: Precision = "auto",
     intra_threads: int | None = None,
     inter_threads: int | None = None,
+    vocabulary_map: bool = False,
 ) -> Seq2SeqEngine:
     """Load one model with the engine and precision the settings ask for (auto: see
     `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError.
@@ -163,7 +164,14 @@ def load_engine(
     )
     if source.is_local and not (Path(source.location) / "config.json").is_file():
         raise missing_folder(source)
-    request = LoadRequest(source, device, resolved, threads, offline, hub_timeout_s, engine)
+    if vocabulary_map and chosen != "ctranslate2":
+        raise ModelLoadError(
+            f"DEPECHE_TRANSLATION_VMAP needs the {source.task} model on CTranslate2, and it "
+            f"would run on {chosen}: convert it (scripts/convert_models.py) or turn the map off."
+        )
+    request = LoadRequest(
+        source, device, resolved, threads, offline, hub_timeout_s, engine, vocabulary_map
+    )
     return BACKENDS[chosen].load(request)
 
 
@@ -266,6 +274,7 @@ def load_models(settings: Settings) -> LoadedModels:
             precision=settings.precision,
             intra_threads=intra,
             inter_threads=inter,
+            vocabulary_map=settings.translation_vmap and task == "translation",
         )
         engines.append(engine)
         threads = engine.info.threads

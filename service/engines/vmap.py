@@ -1,9 +1,20 @@
 """Vocabulary map for CTranslate2's `use_vmap`: the target tokens a batch of sources may need,
 so that the translation model's output layer scores a few thousand tokens, not all of them.
 
-Built and measured (1.6-1.7x faster translation on the full-size random-weight model), but not
-served: ctranslate2 4.8.5 fails on consecutive mapped calls whose candidate sets differ
-(docs/benchmarks/cpu-2026-12-02-memory.md), so the service has no setting for it yet.
+Served where `DEPECHE_TRANSLATION_VMAP=true` and the converted translation folder holds a
+map (off by default: a map is built from a model's own translations, and one built for the
+real opus-mt has not been checked here, where no hub is reachable).
+
+ctranslate2 4.8.5 keeps, from one mapped call to the next on a replica, where each id it
+looked up sat in the first call's restricted output layer (`Decoder::update_output_layer`
+adds to its id map without clearing it): the decoder start token, the end and unknown
+tokens and the suppressed ones. Marian starts from `<pad>`, the last id, whose place changes
+with every call's candidates, so later calls raised or decoded from another token
+(docs/benchmarks/cpu-2026-12-02-memory.md). An id keeps its place when every id below it is
+a candidate of every call. So the converter puts Marian's special tokens first
+(`service.engines.convert`), the map holds every id up to the last one looked up in its
+always set (`looked_up`, `check_vmap`), and the engine refuses a map or a conversion that
+breaks the rule.
 
 The file is `vmap.txt` beside `model.bin` (CTranslate2 reads it from the model folder, as its
 converter's `--vocab_mapping` would have put it there), one rule a line::
@@ -15,6 +26,7 @@ adds `<unk>`, `<s>` and `</s>`, and scores, per batch, the union of the candidat
 source token in it (and of the target prefix). The map is built from the model's own
 vocabulary and its own translations of a French sample corpus (`build_vmap`):
 
+- the tokens the decoder looks up (`looked_up`), always;
 - identity: a source token that is also a target token maps to itself (names, numbers and
   punctuation are copied through);
 - always: the most frequent target tokens of the model's translations, up to `coverage` of
@@ -31,6 +43,7 @@ corpus it changes.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -91,8 +104,10 @@ def build_vmap(
     *,
     coverage: float = 0.99,
     per_token: int = 16,
+    required: Sequence[str] = (),
 ) -> VocabularyMap:
-    """A map from (source tokens, the model's translation tokens) pairs; see the module doc."""
+    """A map from (source tokens, the model's translation tokens) pairs; see the module doc.
+    `required` tokens are candidates of every batch whatever the corpus (`looked_up`)."""
     targets = set(target_vocabulary)
     frequency: Counter[str] = Counter()  # output tokens, every occurrence
     in_sources: Counter[str] = Counter()  # sentences whose source holds the token
@@ -105,13 +120,13 @@ def build_vmap(
         for token in set(source):
             in_sources[token] += 1
             together.setdefault(token, Counter()).update(words)
-    always: list[str] = []
+    always: list[str] = [token for token in dict.fromkeys(required) if token in targets]
     total = sum(frequency.values())
     written = 0
     for token, count in frequency.most_common():
         if total and written / total >= coverage:
             break
-        if _usable(token) and token in targets:
+        if _usable(token) and token in targets and token not in always:
             always.append(token)
         written += count
     always_set = set(always)
@@ -136,9 +151,74 @@ def build_vmap(
     return VocabularyMap(always, rules)
 
 
-def _vocabulary(folder: Path, name: str) -> list[str] | None:
-    import json
+def looked_up(folder: Path, target_vocabulary: Sequence[str]) -> list[str]:
+    """The target tokens the decoder looks up by id in a mapped call (start, end, unknown,
+    prefix and suppressed tokens), and every token with a smaller id: the candidates every
+    call must have for those ids to keep their place (see the module doc)."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    tokens = {config.get(key) for key in ("decoder_start_token", "eos_token", "unk_token")}
+    generation = folder / "generation_config.json"
+    if generation.is_file():
+        decoding = json.loads(generation.read_text(encoding="utf-8"))
+        ids = [i for seq in decoding.get("bad_words_ids") or [] for i in seq]
+        forced = decoding.get("forced_bos_token_id")
+        ids += [forced] if forced is not None else []
+        tokens |= {_hf_token(folder, int(i)) for i in ids}
+    index = {token: i for i, token in enumerate(target_vocabulary)}
+    last = max((index[t] for t in tokens if t in index), default=-1)
+    return list(target_vocabulary[: last + 1])
 
+
+def _hf_token(folder: Path, token_id: int) -> str | None:
+    """The token of a transformers id, from the folder's `vocab.json` (what the generation
+    config's ids refer to; the converted vocabulary may order them otherwise)."""
+    path = folder / "vocab.json"
+    if not path.is_file():
+        return None
+    for token, i in json.loads(path.read_text(encoding="utf-8")).items():
+        if i == token_id:
+            return str(token)
+    return None
+
+
+MAX_LOOKED_UP = 16
+"""More ids than this below the last one looked up: the specials are not first (an older
+conversion), not a map to rebuild."""
+
+
+class VocabularyMapError(ValueError):
+    """A map, or a conversion, that `use_vmap` would decode wrongly with."""
+
+
+def check_vmap(folder: Path) -> VocabularyMap:
+    """The folder's map, checked: it exists, and every id up to the last one the decoder looks
+    up is in its always set (with CTranslate2's own `<unk>`, `<s>`, `</s>`)."""
+    if not (folder / VMAP_FILE).is_file():
+        raise VocabularyMapError(
+            f"{folder} has no {VMAP_FILE}: build one with `python -m service.engines.vmap "
+            f"{folder} CORPUS`"
+        )
+    vmap = VocabularyMap.read(folder)
+    _, target = model_vocabularies(folder)
+    needed = looked_up(folder, target)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    given = set(vmap.always) | {config.get(k) for k in ("unk_token", "bos_token", "eos_token")}
+    missing = [token for token in needed if token not in given]
+    if missing and len(needed) > MAX_LOOKED_UP:
+        raise VocabularyMapError(
+            f"{folder} was converted before the special tokens came first ({needed[-1]} is id "
+            f"{len(needed) - 1}): convert it again (scripts/convert_models.py --force), then "
+            "rebuild its map"
+        )
+    if missing:
+        raise VocabularyMapError(
+            f"{folder}/{VMAP_FILE} leaves out {', '.join(missing)}, which every call needs: "
+            f"rebuild it with `python -m service.engines.vmap {folder} CORPUS`"
+        )
+    return vmap
+
+
+def _vocabulary(folder: Path, name: str) -> list[str] | None:
     path = folder / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -216,8 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         target_vocabulary,
         coverage=args.coverage,
         per_token=args.per_token,
+        required=looked_up(args.model, target_vocabulary),
     )
     path = vmap.write(args.model)
+    check_vmap(args.model)
     print(f"{path}: {len(vmap.always)} tokens always, {len(vmap.rules)} source rules")
     if args.held_out:
         import ctranslate2

@@ -1,16 +1,29 @@
 """The vocabulary map builder: rules from token pairs, the file CTranslate2 reads, and on the
-tiny Marian (int8), the memorized pairs translate the same with `use_vmap` as without."""
+tiny Marian (int8), the memorized pairs translate the same with `use_vmap` as without; the
+conversion's special tokens first, so that consecutive mapped calls decode as plain ones; the
+engine's map, and the maps and conversions it refuses."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from service.device import DeviceChoice
+from service.engines.base import GenerationSettings, Seq2SeqEngine
+from service.engines.convert import specials_first
+from service.engines.ct2 import CT2Seq2SeqEngine
+from service.engines.loader import ModelLoadError, ModelSource
+from service.engines.registry import load_engine
 from service.engines.vmap import (
     VMAP_FILE,
     VocabularyMap,
+    VocabularyMapError,
     build_vmap,
+    check_vmap,
+    looked_up,
     model_translations,
     model_vocabularies,
 )
@@ -84,3 +97,144 @@ def test_memorized_pairs_translate_the_same_with_the_map(
     # The map is much smaller than the vocabulary the output layer scores without it.
     sizes = [len(vmap.candidates([tokenizer.tokenize(f)])) for f, _ in memorized_pairs]
     assert max(sizes) < len(target_vocabulary) / 2
+
+
+def test_specials_first_moves_the_given_ids_ahead_and_keeps_the_rest_in_order() -> None:
+    assert specials_first(6, [0, 1, 5]) == [0, 1, 5, 2, 3, 4]
+    assert specials_first(4, [3, None, 3, 9]) == [3, 0, 1, 2]  # once each, in range only
+
+
+def test_the_builder_puts_the_required_tokens_in_every_batch() -> None:
+    vmap = build_vmap(PAIRS, SOURCE, TARGET, coverage=0.5, required=["<unused 7>", "</s>"])
+    assert vmap.always == ["<unused 7>", "</s>", "▁the"]
+
+
+FLORES_FR = DATA / "flores_devtest_400.fr"
+
+
+@pytest.fixture(scope="module")
+def mapped_ct2(tiny_ct2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Marian (int8) with a map built the way `python -m service.engines.vmap` does."""
+    folder = tmp_path_factory.mktemp("mapped") / "translation"
+    shutil.copytree(tiny_ct2, folder)
+    source, target = model_vocabularies(folder)
+    corpus = FLORES_FR.read_text(encoding="utf-8").splitlines()
+    build_vmap(
+        model_translations(folder, corpus), source, target, required=looked_up(folder, target)
+    ).write(folder)
+    return folder
+
+
+def test_the_conversion_puts_marians_special_tokens_first(
+    tiny_ct2: Path, test_models: Path
+) -> None:
+    vocabulary = json.loads((tiny_ct2 / "shared_vocabulary.json").read_text(encoding="utf-8"))
+    assert vocabulary[:3] == ["</s>", "<pad>", "<unk>"]  # end and start, then the rest in order
+    original = json.loads((test_models / "translation" / "vocab.json").read_text("utf-8"))
+    assert sorted(vocabulary) == sorted(original)  # the same tokens, reordered
+    # The decoder looks up the start token <pad>, </s> and <unk>: the three first ids.
+    assert looked_up(tiny_ct2, vocabulary) == ["</s>", "<pad>", "<unk>"]
+
+
+def test_consecutive_mapped_calls_decode_as_plain_ones(mapped_ct2: Path) -> None:
+    # ctranslate2 4.8.5 keeps, from one mapped call to the next, where <pad> (the decoder
+    # start) sat among the first call's candidates. With <pad> the last id, 9 of 12 FLORES
+    # sentences raised IndexError and 1 decoded differently: every call here would be at risk.
+    import ctranslate2  # type: ignore[import-untyped]
+
+    lines = FLORES_FR.read_text(encoding="utf-8").splitlines()
+    sentences = lines[::13][:24]
+    plain = ctranslate2.Translator(str(mapped_ct2), device="cpu", compute_type="int8")
+    mapped = ctranslate2.Translator(str(mapped_ct2), device="cpu", compute_type="int8")
+    expected = [model_translations(mapped_ct2, [s], translator=plain)[0][1] for s in sentences]
+    one_by_one = [
+        model_translations(mapped_ct2, [s], translator=mapped, use_vmap=True)[0][1]
+        for s in sentences
+    ]
+    assert one_by_one == expected
+    batches = [sentences[i : i + 5] for i in range(0, len(sentences), 5)]
+    in_batches = [
+        tokens
+        for batch in batches
+        for _, tokens in model_translations(
+            mapped_ct2, batch, translator=mapped, use_vmap=True, batch_size=5
+        )
+    ]
+    assert in_batches == [t for _, t in model_translations(mapped_ct2, sentences, translator=plain)]
+
+
+CPU = DeviceChoice("cpu", "float32")
+
+
+def _source(folder: Path) -> ModelSource:
+    return ModelSource("translation", str(folder), "local", True, None)
+
+
+def _engine(folder: Path, vocabulary_map: bool) -> Seq2SeqEngine:
+    return load_engine(
+        _source(folder),
+        CPU,
+        offline=True,
+        hub_timeout_s=1,
+        engine="ctranslate2",
+        intra_threads=1,
+        vocabulary_map=vocabulary_map,
+    )
+
+
+def test_the_engine_with_its_map_translates_as_without(
+    mapped_ct2: Path, memorized_pairs: list[tuple[str, str]]
+) -> None:
+    with_map, without = _engine(mapped_ct2, True), _engine(mapped_ct2, False)
+    assert isinstance(with_map, CT2Seq2SeqEngine)
+    assert isinstance(without, CT2Seq2SeqEngine)
+    assert with_map._options(GenerationSettings())["use_vmap"] is True
+    assert "use_vmap" not in without._options(GenerationSettings())
+    french = [fr for fr, _ in memorized_pairs]
+    unseen = FLORES_FR.read_text(encoding="utf-8").splitlines()[300:310]
+    for texts in (french, unseen, french[:2], unseen[3:4]):  # one call after another
+        mapped = with_map.generate(with_map.encode(texts), GenerationSettings())
+        plain = without.generate(without.encode(texts), GenerationSettings())
+        assert (mapped.texts, mapped.per_output) == (plain.texts, plain.per_output)
+    again = with_map.generate(with_map.encode(french), GenerationSettings()).texts
+    assert again == [en for _, en in memorized_pairs]
+
+
+def test_a_folder_without_a_map_is_refused_by_name(tiny_ct2: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "translation"
+    shutil.copytree(tiny_ct2, folder, ignore=shutil.ignore_patterns(VMAP_FILE))
+    with pytest.raises(ModelLoadError, match=f"DEPECHE_TRANSLATION_VMAP is on, but .*{VMAP_FILE}"):
+        _engine(folder, True)
+
+
+def test_a_map_without_the_start_token_is_refused(mapped_ct2: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "translation"
+    shutil.copytree(mapped_ct2, folder)
+    vmap = VocabularyMap.read(folder)
+    vmap.always = [t for t in vmap.always if t != "<pad>"]
+    vmap.write(folder)
+    with pytest.raises(VocabularyMapError, match="leaves out <pad>"):
+        check_vmap(folder)
+
+
+def test_a_conversion_with_pad_last_is_refused(mapped_ct2: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "translation"
+    shutil.copytree(mapped_ct2, folder)
+    path = folder / "shared_vocabulary.json"
+    vocabulary = json.loads(path.read_text(encoding="utf-8"))
+    vocabulary.remove("<pad>")
+    path.write_text(json.dumps([*vocabulary, "<pad>"]), encoding="utf-8")  # the old order
+    with pytest.raises(VocabularyMapError, match="convert it again"):
+        check_vmap(folder)
+
+
+def test_the_map_needs_ctranslate2(mapped_ct2: Path, test_models: Path) -> None:
+    with pytest.raises(ModelLoadError, match="needs the translation model on CTranslate2"):
+        load_engine(
+            _source(test_models / "translation"),
+            CPU,
+            offline=True,
+            hub_timeout_s=1,
+            engine="transformers",
+            vocabulary_map=True,
+        )
