@@ -279,12 +279,13 @@ def load_models(settings: Settings) -> LoadedModels:
         engines.append(engine)
         threads = engine.info.threads
         log.info(
-            "loaded %s model %s@%s on %s in %.1f s (%s)",
+            "loaded %s model %s@%s on %s in %.1f s (%s%s)",
             task,
             source.location,
             source.revision,
             device.label,
             time.perf_counter() - started,
             f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
+            ", vocabulary map" if settings.translation_vmap and task == "translation" else "",
         )
     return LoadedModels(engines[0], engines[1], device, prepared.warnings)
