@@ -303,6 +303,11 @@ def faithful_marian() -> Iterator[None]:
 
         def get_vocabulary(self, model: Any, tokenizer: Any) -> list[str]:
             tokens: list[str] = bart_loader.get_vocabulary(self, model, tokenizer)
+            if self.order and len(tokens) != len(self.order):
+                raise ValueError(
+                    f"the tokenizer has {len(tokens)} tokens and the model {len(self.order)} "
+                    "embedding rows: they cannot be reordered together"
+                )
             return [tokens[i] for i in self.order] if self.order else tokens
 
     registry = ct2_transformers._MODEL_LOADERS
