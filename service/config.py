@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from service.presets import DECODING, PresetName
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+CpuIsa = Literal["auto", "library", "AVX512", "AVX2", "AVX", "GENERIC"]
 Precision = Literal[
     "auto", "float32", "bfloat16", "int8", "float16", "int8_float16", "int8_bfloat16"
 ]
@@ -137,6 +138,14 @@ class Settings(BaseSettings):
     pairs. Batches that leave work waiting, under load, run whole: splitting every batch cost
     about 15 % of the articles a minute at 16 clients
     (docs/benchmarks/cpu-2026-12-02-memory.md, eighth-session addendum)."""
+
+    ct2_cpu_isa: CpuIsa = "auto"
+    """Which of CTranslate2's own CPU kernels (softmax, quantization, beam search arithmetic;
+    the matrix products are MKL's or oneDNN's either way) the process runs: its
+    `CT2_FORCE_CPU_ISA`. auto: AVX512 where the CPU has AVX-512 F, CD, BW, DQ and VL (the
+    library picks AVX2 there; see `service.engines.ct2_backend.cpu_isa`), unless
+    CT2_FORCE_CPU_ISA is already set; library: CTranslate2's own choice. Process-wide, read
+    by CTranslate2 when it first runs a model."""
 
     translation_vmap: bool = False
     """Score only the translation model's vocabulary-map candidates (CTranslate2's `use_vmap`,

@@ -26,6 +26,8 @@ class LoadRequest:
     """DEPECHE_ENGINE as set (`auto` or this backend's name), for the error messages."""
     vocabulary_map: bool = False
     """DEPECHE_TRANSLATION_VMAP for the translation model: score only its map's candidates."""
+    cpu_isa: str = "auto"
+    """DEPECHE_CT2_CPU_ISA: CTranslate2's CPU kernels (process-wide; other engines ignore it)."""
 
 
 ThreadPolicy = Callable[[ModelTask, str, int, int | None, int | None], ThreadLayout]

@@ -4,7 +4,9 @@ policy, its availability probe and loading a converted folder into `CT2Seq2SeqEn
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Collection
+import logging
+import os
+from collections.abc import Collection, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from service.engines.base import ModelInfo, Seq2SeqEngine
 from service.engines.ct2 import CT2_WEIGHTS, CT2Seq2SeqEngine, is_converted
 from service.engines.loader import ENV_NAME, ModelLoadError, ModelSource, could_not_load
 from service.engines.vmap import VocabularyMapError
+
+log = logging.getLogger(__name__)
 
 SUMMARY_CALLS = 2
 """Summaries CTranslate2 runs at once on the CPU by default. On 2 AVX2 cores, 2 x 1 beat 1 x 2
@@ -68,6 +72,37 @@ def machine_cpu() -> tuple[frozenset[str], frozenset[str]]:
 
         supported = set(ctranslate2.get_supported_compute_types("cpu"))
     return frozenset(flags), frozenset(supported)
+
+
+AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
+"""CPU flags (Linux /proc/cpuinfo names) CTranslate2's AVX512 kernels are built for."""
+
+ISA_ENV = "CT2_FORCE_CPU_ISA"
+
+
+def cpu_isa(setting: str, flags: Collection[str], environ: Mapping[str, str]) -> str | None:
+    """The CT2_FORCE_CPU_ISA this process should set for DEPECHE_CT2_CPU_ISA (None: set
+    nothing). CTranslate2 4.8.5 runs its own kernels as AVX2 on AVX-512 CPUs, Intel and AMD
+    alike; on a 2-core Intel Xeon with AMX its AVX512 kernels took 5-9 % off a one-thread
+    summary call, three interleaved pairs (docs/benchmarks/cpu-2026-12-02-memory.md, tenth
+    session). auto: AVX512 where the CPU has `AVX512_FLAGS`, unless the variable is already
+    set; library: leave CTranslate2's choice; a name: that one. Pure: `apply_cpu_isa` acts."""
+    if setting == "library":
+        return None
+    if setting != "auto":
+        return setting
+    if ISA_ENV in environ or not set(flags) >= AVX512_FLAGS:
+        return None
+    return "AVX512"
+
+
+def apply_cpu_isa(setting: str) -> None:
+    """Set CT2_FORCE_CPU_ISA for this process before CTranslate2 runs a model (it reads it
+    once, at its first CPU kernel); a later different setting has no effect."""
+    chosen = cpu_isa(setting, machine_cpu()[0], os.environ)
+    if chosen is not None and os.environ.get(ISA_ENV) != chosen:
+        os.environ[ISA_ENV] = chosen
+        log.info("CTranslate2 CPU kernels: %s (DEPECHE_CT2_CPU_ISA=%s)", chosen, setting)
 
 
 def precisions(device: str) -> tuple[ResolvedPrecision, ...] | None:
@@ -154,6 +189,8 @@ def load(request: LoadRequest) -> Seq2SeqEngine:
         request.precision,
         request.threads,
     )
+    if request.device.device == "cpu":
+        apply_cpu_isa(request.cpu_isa)
     try:
         return CT2Seq2SeqEngine.load(
             folder,

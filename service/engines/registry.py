@@ -141,6 +141,7 @@ def load_engine(
     intra_threads: int | None = None,
     inter_threads: int | None = None,
     vocabulary_map: bool = False,
+    cpu_isa: str = "auto",
 ) -> Seq2SeqEngine:
     """Load one model with the engine and precision the settings ask for (auto: see
     `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError.
@@ -170,7 +171,7 @@ def load_engine(
             f"would run on {chosen}: convert it (scripts/convert_models.py) or turn the map off."
         )
     request = LoadRequest(
-        source, device, resolved, threads, offline, hub_timeout_s, engine, vocabulary_map
+        source, device, resolved, threads, offline, hub_timeout_s, engine, vocabulary_map, cpu_isa
     )
     return BACKENDS[chosen].load(request)
 
@@ -275,6 +276,7 @@ def load_models(settings: Settings) -> LoadedModels:
             intra_threads=intra,
             inter_threads=inter,
             vocabulary_map=settings.translation_vmap and task == "translation",
+            cpu_isa=settings.ct2_cpu_isa,
         )
         engines.append(engine)
         threads = engine.info.threads
