@@ -45,7 +45,19 @@ def machine_info() -> dict[str, Any]:
         "transformers": package_version("transformers"),
         "ctranslate2": package_version("ctranslate2"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "ct2_cpu_isa": _ct2_kernels(flags),
     }
+
+
+def _ct2_kernels(flags: set[str]) -> str:
+    """CTranslate2's own CPU kernels as the service's loader sets them (DEPECHE_CT2_CPU_ISA)."""
+    from service.config import Settings
+    from service.engines.ct2_backend import ISA_ENV, cpu_isa
+
+    setting = Settings().ct2_cpu_isa
+    chosen = cpu_isa(setting, flags, os.environ) or os.environ.get(ISA_ENV)
+    shown = chosen or "CTranslate2's own choice"
+    return f"{shown} (DEPECHE_CT2_CPU_ISA={setting})"
 
 
 def _rate(work: Callable[[], object], min_s: float = 0.2) -> tuple[int, float]:
