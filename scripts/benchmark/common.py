@@ -32,6 +32,16 @@ PRESET_SUMMARIZERS = {"fast": "distilbart-cnn-12-3", "quality": "bart-large-cnn"
 from its own folders (`preset_summary_folder`)."""
 
 
+PRESET_TRANSLATORS = {"quality": "opus-mt-tc-big-fr-en"}
+"""The other presets' translators (models/manifest.json; `fast` shares the default's), each
+timed as one more translation row from its own folders (`preset_translation_folder`)."""
+
+
+def preset_translation_folder(preset: str) -> str:
+    """The folder name (service and CTranslate2 copies) of `preset`'s translator."""
+    return f"translation-{preset}"
+
+
 def preset_summary_folder(preset: str) -> str:
     """The folder name (service and CTranslate2 copies) of `preset`'s summarizer."""
     return f"summary-{preset}"

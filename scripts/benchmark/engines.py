@@ -24,9 +24,11 @@ from typing import Any
 from benchmark import adapter
 from benchmark.common import (
     PRESET_SUMMARIZERS,
+    PRESET_TRANSLATORS,
     median,
     peak_rss_mb,
     preset_summary_folder,
+    preset_translation_folder,
     say,
     timed_runs,
 )
@@ -47,7 +49,7 @@ class EngineRow:
     profile: bool = False
     """Also measure encoder and per-step time by forcing one step against all of them."""
     folder: str | None = None
-    """The model's folders when not the task's own (the other presets' summarizers)."""
+    """The model's folders when not the task's own (the other presets' models)."""
 
     @property
     def threads(self) -> str:
@@ -75,7 +77,19 @@ def translation_rows(device: str, cores: int) -> list[EngineRow]:
         EngineRow("CT2 int8", "ctranslate2", "int8", 2),
         EngineRow("CT2 int8 (1 thread)", "ctranslate2", "int8", 1),
         EngineRow("CT2 int8 (2 workers)", "ctranslate2", "int8", 1, 2, profile=True),
+        *(
+            EngineRow(label, "ctranslate2", "int8", 1, 2, folder=preset_translation_folder(preset))
+            for preset, label in PRESET_TRANSLATION_ROWS.items()
+        ),
     ]
+
+
+PRESET_TRANSLATION_ROWS = {
+    preset: f"CT2 int8 (2 workers, {preset} preset: {name})"
+    for preset, name in PRESET_TRANSLATORS.items()
+}
+"""The other presets' translators as the service runs them on the CPU (two one-thread
+workers); each pairs end to end with its preset's summary row."""
 
 
 SERVICE_SUMMARY_ROW = "CT2 int8 (1 thread)"
@@ -521,8 +535,13 @@ def build_articles(translation: dict[str, Any], summary: dict[str, Any]) -> list
         ("naive baseline: HF float32, sentence by sentence", "HF float32", "naive", "HF float32"),
         ("HF float32, batched", "HF float32", "batched", "HF float32"),
     ]
+    presets = {t: PRESET_SUMMARY_ROWS.get(p) for p, t in PRESET_TRANSLATION_ROWS.items()}
     for label in translation:
-        if label != "HF float32":
+        if label in presets:  # a preset's translator: with its own preset's summarizer
+            if presets[label] in summary:
+                paired = presets[label]
+                pairs.append((f"{label}, batched; summary {paired}", label, "batched", paired))
+        elif label != "HF float32":
             paired = summary_pair(label, summary)
             pairs.append((f"{label}, batched; summary {paired}", label, "batched", paired))
             if label.endswith("(2 workers)"):

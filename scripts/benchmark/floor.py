@@ -194,13 +194,14 @@ def engine_bound(
     the rows include the layout the service runs (`layouts`: its `meta.models[]` by task; a
     translation row with its engine, precision and threads, a summary row with its engine,
     precision and threads per call), so None when they do not, or a side was not measured."""
-    # The default summarizer's rows: the preset summarizers' rows have their own folder.
+    # The default models' rows: the other presets' rows have their own folder.
     defaults = {label: row for label, row in summary.items() if row.get("folder") is None}
-    if not _has_service_layout(translation, defaults, layouts):
+    translators = {label: row for label, row in translation.items() if row.get("folder") is None}
+    if not _has_service_layout(translators, defaults, layouts):
         return None
     runs = [
         (min(row["results"]["sample_batched"]["times_s"]), label)
-        for label, row in translation.items()
+        for label, row in translators.items()
         if (row.get("results") or {}).get("sample_batched", {}).get("times_s")
     ]
     beam = f"beam{summary_beams}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,21 @@ from benchmark.common import (
     FLORES_FR,
     MARIAN,
     PRESET_SUMMARIZERS,
+    PRESET_TRANSLATORS,
     ROOT,
     SAMPLE_ARTICLE,
     preset_summary_folder,
+    preset_translation_folder,
     say,
 )
 from benchmark.machine import gemm_probe, int8_rate, memory_bandwidth
 
-REAL_WINDOWS = {MARIAN: 512, BART: 1024, **dict.fromkeys(PRESET_SUMMARIZERS.values(), 1024)}
+REAL_WINDOWS = {
+    MARIAN: 512,
+    BART: 1024,
+    **dict.fromkeys(PRESET_SUMMARIZERS.values(), 1024),
+    **dict.fromkeys(PRESET_TRANSLATORS.values(), 512),
+}
 """model_max_length of the real tokenizers; the tiny test tokenizers say 128 and 256."""
 QUICK_DIMS = {
     "d_model": 64,
@@ -56,7 +64,7 @@ def model_config(name: str, quick: bool) -> dict[str, Any]:
     config: dict[str, Any] = json.loads((CONFIGS / f"{name}.config.json").read_text())
     if quick:
         config.update(QUICK_DIMS, vocab_size=QUICK_VOCAB)
-        if name == MARIAN:
+        if config.get("model_type") == "marian":
             config["decoder_vocab_size"] = QUICK_VOCAB
     return config
 
@@ -141,6 +149,7 @@ def _wide_spm_lines() -> list[str]:
     return lines
 
 
+@cache
 def train_wide_spm() -> bytes:
     """The bench's Marian SentencePiece model (unigram, deterministic), serialized: trained
     as the tiny test models' are (`make_test_models.train_sentencepiece`)."""
@@ -220,7 +229,7 @@ def _build(
     if spec["quick"]:
         config.update(QUICK_DIMS)
         config.vocab_size = QUICK_VOCAB
-        if name == MARIAN:
+        if config.model_type == "marian":
             config.decoder_vocab_size = QUICK_VOCAB
     tiny = json.loads((test_models / task / "config.json").read_text())
     for key in ("pad_token_id", "decoder_start_token_id", "eos_token_id", "bos_token_id"):
@@ -233,7 +242,7 @@ def _build(
     params = sum(p.numel() for p in model.parameters())
     say(f"  {name}: {params / 1e6:.2f} M parameters, random weights (seed {spec['seed']})")
     # The quick models' vocabulary (QUICK_VOCAB) has no room for the wider tokenizer.
-    wide = train_wide_spm() if name == MARIAN and not spec["quick"] else None
+    wide = train_wide_spm() if config.model_type == "marian" and not spec["quick"] else None
     decodable = spm_word_pieces(wide) if wide is not None else None
     allowed = torch.tensor(_allowed_output_ids(task, test_models, decodable))
     with torch.no_grad():
@@ -298,9 +307,13 @@ def worker_prepare(spec: dict[str, Any]) -> dict[str, Any]:
         name: _build(name, task, spec)
         for name, task in ((MARIAN, "translation"), (BART, "summary"))
     }
-    # The other presets' summarizers, each for its own summary row (CTranslate2 int8 only).
+    # The other presets' models, each for its own row (CTranslate2 int8 only).
     presets = {
         name: _build(name, "summary", spec, preset_summary_folder(preset), ("int8",))
         for preset, name in PRESET_SUMMARIZERS.items()
+    }
+    presets |= {
+        name: _build(name, "translation", spec, preset_translation_folder(preset), ("int8",))
+        for preset, name in PRESET_TRANSLATORS.items()
     }
     return {"models": report, "preset_models": presets, "gemm_gflops": gemm, "memory": bandwidth}

@@ -474,7 +474,7 @@ def render_floor(report: dict[str, Any]) -> list[str]:
     if bound:
         out += [
             "**The engine bound: the least the sample article takes on the engines measured "
-            "here.** The fastest run of any translation row on the sample article "
+            "here.** The fastest run of any row of the default translator on the sample article "
             f"({bound['translation_row']}: {fmt(bound['translation_s'], 3)} s) + the fastest "
             f"decoder of the default summarizer at beam {bound['summary_beams']} "
             f"({bound['summary_row']}: {bound['summary_steps']} steps × "
