@@ -77,6 +77,14 @@ def machine_cpu() -> tuple[frozenset[str], frozenset[str]]:
 AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"})
 """CPU flags (Linux /proc/cpuinfo names) CTranslate2's AVX512 kernels are built for."""
 
+ISA_FLAGS: dict[str, frozenset[str]] = {
+    "AVX512": AVX512_FLAGS,
+    "AVX2": frozenset({"avx2", "fma"}),
+    "AVX": frozenset({"avx"}),
+    "GENERIC": frozenset(),
+}
+"""What each of CTranslate2's kernel sets needs of the CPU."""
+
 ISA_ENV = "CT2_FORCE_CPU_ISA"
 
 
@@ -86,10 +94,17 @@ def cpu_isa(setting: str, flags: Collection[str], environ: Mapping[str, str]) ->
     alike; on a 2-core Intel Xeon with AMX its AVX512 kernels took 5-9 % off a one-thread
     summary call, three interleaved pairs (docs/benchmarks/cpu-2026-12-02-memory.md, tenth
     session). auto: AVX512 where the CPU has `AVX512_FLAGS`, unless the variable is already
-    set; library: leave CTranslate2's choice; a name: that one. Pure: `apply_cpu_isa` acts."""
+    set; library: leave CTranslate2's choice; a name: that one, refused (ModelLoadError) on a
+    CPU known to lack it. Pure: `apply_cpu_isa` acts."""
     if setting == "library":
         return None
     if setting != "auto":
+        lacking = ISA_FLAGS.get(setting, frozenset()) - set(flags)
+        if flags and lacking:
+            raise ModelLoadError(
+                f"DEPECHE_CT2_CPU_ISA={setting}, but this CPU lacks {', '.join(sorted(lacking))}: "
+                "set it to auto or library."
+            )
         return setting
     if ISA_ENV in environ or not set(flags) >= AVX512_FLAGS:
         return None

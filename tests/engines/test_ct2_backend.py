@@ -17,7 +17,7 @@ from service.engines.ct2_backend import (
     cpu_isa,
     cpu_precisions,
 )
-from service.engines.loader import ModelSource
+from service.engines.loader import ModelLoadError, ModelSource
 from service.engines.registry import load_engine, resolve_precision
 
 AVX2 = {"sse4_2", "avx", "avx2", "fma"}
@@ -79,6 +79,11 @@ def test_the_cpu_kernels_follow_the_setting_the_flags_and_the_environment(
     setting: str, flags: set[str], environ: dict[str, str], chosen: str | None
 ) -> None:
     assert cpu_isa(setting, flags, environ) == chosen
+
+
+def test_a_kernel_set_the_cpu_lacks_is_refused_by_name() -> None:
+    with pytest.raises(ModelLoadError, match="DEPECHE_CT2_CPU_ISA=AVX512, but this CPU lacks"):
+        cpu_isa("AVX512", AVX2 | {"avx512f"}, {})
 
 
 def test_apply_cpu_isa_sets_the_variable_ctranslate2_reads(
