@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.config import CpuIsa
 from service.device import DeviceChoice, EngineName, ModelTask, ResolvedPrecision, ThreadLayout
 from service.engines.base import Seq2SeqEngine
 from service.engines.loader import EngineSetting, ModelSource
@@ -26,7 +27,7 @@ class LoadRequest:
     """DEPECHE_ENGINE as set (`auto` or this backend's name), for the error messages."""
     vocabulary_map: bool = False
     """DEPECHE_TRANSLATION_VMAP for the translation model: score only its map's candidates."""
-    cpu_isa: str = "auto"
+    cpu_isa: CpuIsa = "auto"
     """DEPECHE_CT2_CPU_ISA: CTranslate2's CPU kernels (process-wide; other engines ignore it)."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping
 from functools import cache
 from pathlib import Path
 
+from service.config import CpuIsa
 from service.device import ModelTask, ResolvedPrecision, ThreadLayout
 from service.engines.backend import Backend, LoadRequest
 from service.engines.base import ModelInfo, Seq2SeqEngine
@@ -88,7 +89,7 @@ ISA_FLAGS: dict[str, frozenset[str]] = {
 ISA_ENV = "CT2_FORCE_CPU_ISA"
 
 
-def cpu_isa(setting: str, flags: Collection[str], environ: Mapping[str, str]) -> str | None:
+def cpu_isa(setting: CpuIsa, flags: Collection[str], environ: Mapping[str, str]) -> str | None:
     """The CT2_FORCE_CPU_ISA this process should set for DEPECHE_CT2_CPU_ISA (None: set
     nothing). CTranslate2 4.8.5 runs its own kernels as AVX2 on AVX-512 CPUs, Intel and AMD
     alike; on a 2-core Intel Xeon with AMX its AVX512 kernels took 5-9 % off a one-thread
@@ -111,7 +112,7 @@ def cpu_isa(setting: str, flags: Collection[str], environ: Mapping[str, str]) ->
     return "AVX512"
 
 
-def apply_cpu_isa(setting: str) -> None:
+def apply_cpu_isa(setting: CpuIsa) -> None:
     """Set CT2_FORCE_CPU_ISA for this process before CTranslate2 runs a model (it reads it
     once, at its first CPU kernel); a later different setting has no effect."""
     chosen = cpu_isa(setting, machine_cpu()[0], os.environ)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.config import DeviceName, Precision, Settings
+from service.config import CpuIsa, DeviceName, Precision, Settings
 from service.device import (
     DeviceChoice,
     EngineName,
@@ -141,7 +141,7 @@ def load_engine(
     intra_threads: int | None = None,
     inter_threads: int | None = None,
     vocabulary_map: bool = False,
-    cpu_isa: str = "auto",
+    cpu_isa: CpuIsa = "auto",
 ) -> Seq2SeqEngine:
     """Load one model with the engine and precision the settings ask for (auto: see
     `choose_engine` and `resolve_precision`), turning every failure into a ModelLoadError.

@@ -221,11 +221,11 @@ def test_the_engine_with_its_map_translates_as_without(
     for texts in (french, unseen, french[:2], unseen[3:4]):  # one call after another
         mapped = with_map.generate(with_map.encode(texts), GenerationSettings())
         if texts[0] in french:  # what the model learned: exactly as without the map
-            plain = without.generate(without.encode(texts), GenerationSettings())
+            expected = without.generate(without.encode(texts), GenerationSettings())
         else:  # the rest: as the map decodes it on an engine with no earlier call
             first = _engine(mapped_ct2, True)
-            plain = first.generate(first.encode(texts), GenerationSettings())
-        assert (mapped.texts, mapped.per_output) == (plain.texts, plain.per_output)
+            expected = first.generate(first.encode(texts), GenerationSettings())
+        assert (mapped.texts, mapped.per_output) == (expected.texts, expected.per_output)
     again = with_map.generate(with_map.encode(french), GenerationSettings()).texts
     assert again == [en for _, en in memorized_pairs]
 
