@@ -388,34 +388,23 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
 
     mark("after the serve command's imports")
     from service.config import Settings
-    from service.engines.loader import TASKS
-    from service.engines.registry import load_engine, prepare_models, requested_threads
+    from service.engines.registry import load_models
 
     settings = Settings()
-    prepared = prepare_models(settings)
-    mark("after prepare_models (sources, device)")
-    engines = []
-    for task in TASKS:
-        inter, intra = requested_threads(settings, task)
-        engines.append(
-            load_engine(
-                prepared.sources[task],
-                prepared.device,
-                offline=True,
-                hub_timeout_s=1.0,
-                engine=settings.engine,
-                precision=settings.precision,
-                intra_threads=intra,
-                inter_threads=inter,
-            )
-        )
-        mark(f"after loading the {task} model ({engines[-1].info.threads})")
-    for engine in engines:
+    # The service's own load (order, malloc_trim after each model), a mark after each model;
+    # the peak it reaches while loading is the "hwm_mb" of the second mark.
+    models = load_models(
+        settings,
+        on_loaded=lambda task, engine: mark(
+            f"after loading the {task} model ({engine.info.threads})"
+        ),
+    )
+    for engine in (models.translator, models.summarizer):
         engine.check()
     mark("after each model's check()")
     from service.pipeline import Pipeline
 
-    pipeline = Pipeline(engines[0], engines[1], prepared.device, settings)
+    pipeline = Pipeline(models.translator, models.summarizer, models.device, settings)
     sample = bench.SAMPLE_ARTICLE.read_text(encoding="utf-8")
     from service.text.language import classify
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from service.engines.loader import (
     missing_folder,
     resolve_source,
 )
+from service.process import give_back_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +229,19 @@ def prepare_models(settings: Settings) -> PreparedModels:
     return PreparedModels(device, sources, tuple(warnings))
 
 
+LOAD_ORDER: tuple[Task, ...] = ("summary", "translation")
+"""The order `load_models` loads in: the larger model first, what its load freed handed back
+before the next. CTranslate2 packs a model's linear weights for Intel MKL as it loads and frees
+the unpacked ones only once all are packed, so a load peaks about a copy of its matrices above
+where it settles (232 MiB for distilbart-cnn-12-6 at int8, 33 MiB for opus-mt-fr-en). Loaded
+second, the summarizer's peak stood on top of the translator (the process's high-water mark,
+725 MiB); loaded first, and trimmed, it passes before the translator is there (634 MiB), and
+the freed buffers do not stay under the translator either (docs/benchmarks/cpu-2026-12-02-memory.md,
+eleventh-session addendum). The summarizer is the larger model in every preset."""
+
+OnLoaded = Callable[[Task, Seq2SeqEngine], None]
+
+
 @dataclass(frozen=True)
 class LoadedModels:
     """Both models loaded, the device they run on, and what loading did otherwise than asked."""
@@ -237,12 +252,14 @@ class LoadedModels:
     warnings: tuple[str, ...] = ()
 
 
-def load_models(settings: Settings) -> LoadedModels:
+def load_models(settings: Settings, on_loaded: OnLoaded | None = None) -> LoadedModels:
     """Resolve the device and load both models (ModelLoadError, DeviceUnavailableError).
 
     With DEPECHE_ENGINE=auto this converts a model to CTranslate2 first if it needs it
     (`prepare_models`). A backend with one thread pool per process (torch) gets the larger of
-    its models' intra-op wishes, and both its models report that count.
+    its models' intra-op wishes, and both its models report that count. The models load in
+    LOAD_ORDER, each followed by `malloc_trim`; `on_loaded` hears each one as it is loaded
+    (scripts/memory_profile.py measures between them).
     """
     prepared = prepare_models(settings)
     sources, device = prepared.sources, prepared.device
@@ -261,8 +278,8 @@ def load_models(settings: Settings) -> LoadedModels:
         share(pool)
         for task in tasks:
             requested[task] = (requested[task][0], pool)
-    engines: list[Seq2SeqEngine] = []
-    for task in TASKS:
+    engines: dict[Task, Seq2SeqEngine] = {}
+    for task in LOAD_ORDER:
         source = sources[task]
         inter, intra = requested[task]
         started = time.perf_counter()
@@ -278,7 +295,8 @@ def load_models(settings: Settings) -> LoadedModels:
             vocabulary_map=settings.translation_vmap and task == "translation",
             cpu_isa=settings.ct2_cpu_isa,
         )
-        engines.append(engine)
+        engines[task] = engine
+        give_back_freed_memory()  # the load's own buffers, before the next model is placed
         threads = engine.info.threads
         log.info(
             "loaded %s model %s@%s on %s in %.1f s (%s%s)",
@@ -290,4 +308,6 @@ def load_models(settings: Settings) -> LoadedModels:
             f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
             ", vocabulary map" if settings.translation_vmap and task == "translation" else "",
         )
-    return LoadedModels(engines[0], engines[1], device, prepared.warnings)
+        if on_loaded is not None:
+            on_loaded(task, engine)
+    return LoadedModels(engines["translation"], engines["summary"], device, prepared.warnings)

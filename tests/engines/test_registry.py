@@ -3,10 +3,13 @@ one choice of engine per model. Core counts are faked by passing them in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from service.config import Settings
 from service.device import EngineName, ModelTask, ThreadLayout
-from service.engines import ct2_backend, hf_backend
+from service.engines import ct2_backend, hf_backend, registry
 from service.engines.loader import ModelSource
 from service.engines.registry import BACKENDS, choose_engine, resolve_precision, resolve_threads
 
@@ -70,3 +73,28 @@ def test_auto_falls_back_to_transformers_for_anything_not_converted() -> None:
 def test_precision_comes_from_the_backends_table() -> None:
     assert resolve_precision("ctranslate2", "cpu", "auto") == "int8"
     assert resolve_precision("transformers", "cuda", "auto") == "float16"
+
+
+def test_load_models_loads_the_summarizer_first_and_trims_after_each(
+    ct2_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The larger model first, what its load freed handed back before the next is placed
+    (LOAD_ORDER): CTranslate2's packing doubles a model's matrices while it loads."""
+    steps: list[str] = []
+    monkeypatch.setattr(registry, "give_back_freed_memory", lambda: steps.append("trim") or True)
+    settings = Settings(
+        translation_model=str(ct2_models / "translation"),
+        summary_model=str(ct2_models / "summary"),
+        offline=True,
+        device="cpu",
+        engine="ctranslate2",
+        cache_size=0,
+    )
+    models = registry.load_models(
+        settings, on_loaded=lambda task, engine: steps.append(f"{task}:{engine.info.task}")
+    )
+    assert registry.LOAD_ORDER == ("summary", "translation")
+    assert steps == ["trim", "summary:summary", "trim", "translation:translation"]
+    # LoadedModels keeps its fields by task, whatever the order of loading.
+    assert models.translator.info.task == "translation"
+    assert models.summarizer.info.task == "summary"
