@@ -302,6 +302,7 @@ def build_report(
         "first_paragraph_s": stream.get("first_paragraph_s"),
         "translation_s": stream.get("translation_s"),
         "rss_mb_16_clients": sixteen.get("rss_mb") if sixteen else None,
+        "rss_mb_load": primary.get("rss_mb_load"),
         "floor": floor,
         "engines": {"translation": translation, "summary": summary, "articles": articles},
         "service": service,

@@ -22,6 +22,7 @@ HEADLINE_KEYS = (
     "translation_s",
     "rss_mb_16_clients",
     "engine_bound_s",
+    "rss_mb_load",
 )
 MIB = 2**20 / 1e6
 """MB per MiB: the targets are in MB, VmHWM in KiB."""
@@ -218,7 +219,8 @@ def render(report: dict[str, Any]) -> str:
         )
         add(
             f"`python -m service serve` on 127.0.0.1, POST /summarize; settings {shown}; "
-            f"engines {models}. Ready after {fmt(service['ready_s'])} s; server peak RSS "
+            f"engines {models}. Ready after {fmt(service['ready_s'])} s"
+            f"{_load_peak_shown(service.get('rss_mb_load'))}; server peak RSS "
             f"{fmt(service['rss_mb'], 0)} MiB. Each sentence's translation is forced to "
             f"{sizes['service_sentence_tokens']} tokens and each summary to "
             f"{sizes['service_summary_tokens']}; sentences, chunks and token counts are the "
@@ -322,7 +324,9 @@ def render(report: dict[str, Any]) -> str:
         "the service's p50 at 1 client; `naive_baseline_s` and `batched_hf_s` are engine-only "
         "totals (translation + summary at beam 4). `floor_s`: see the floor section; "
         "`first_paragraph_s` and `translation_s`: the stream at 1 client; `rss_mb_16_clients`: "
-        "the server's peak RSS during the 16-client run (VmHWM reset before it), MiB."
+        "the server's peak RSS during the 16-client run (VmHWM reset before it), MiB; "
+        "`rss_mb_load`: its peak while loading, before any request (VmHWM at ready), MiB, "
+        "which the 1-client memory target counts with the 1-client run's."
     )
     for failure in report.get("failures", []):
         add(f"- FAILED: {failure}")
@@ -534,6 +538,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     runs = service.get("runs") or []
     one = next((r for r in runs if r["article"] == "sample" and r["clients"] == 1), {})
     rss1, rss16 = one.get("rss_mb"), report.get("rss_mb_16_clients")
+    # One client's peak counts the load's too where the run measured it (rss_mb_load): a
+    # service that peaks while loading needs that memory as much as while serving.
+    load = report.get("rss_mb_load")
+    peak1 = max(rss1, load) if rss1 is not None and load is not None else rss1
     avx512 = bool(machine.get("avx512f"))
 
     bound = report.get("engine_bound_s")
@@ -618,8 +626,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         row(
             "peak RSS ≤ 700 MB at 1 client",
-            _mb(rss1),
-            below(_to_mb(rss1), 700),
+            _mb(rss1) + ("" if load is None else f"; while loading {_mb(load)}"),
+            below(_to_mb(peak1), 700),
             f"int8 weights {fmt(report.get('weights_mb_int8'), 0)} MB",
             below(report.get("weights_mb_int8"), 700),
         ),
@@ -642,6 +650,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _to_mb(mib: float | None) -> float | None:
     return None if mib is None else mib * MIB
+
+
+def _load_peak_shown(mib: float | None) -> str:
+    return "" if mib is None else f" (peak RSS while loading {fmt(mib, 0)} MiB)"
 
 
 def _mb(mib: float | None) -> str:

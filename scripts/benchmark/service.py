@@ -266,7 +266,8 @@ def run_service(
     sizes: Any, workdir: Path, env: dict[str, str], sample: str, long_text: str
 ) -> dict[str, Any]:
     """Start the server, warm it up, stream once per repeat, then each client count and the
-    long article; the server's peak RSS over each run (VmHWM reset before it) and overall."""
+    long article; the server's peak RSS while loading (VmHWM at ready), over each run (VmHWM
+    reset before it) and overall."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / f"server-{env.get('DEPECHE_ENGINE', 'default')}.log"
@@ -278,8 +279,10 @@ def run_service(
             [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
         )
     overall: float | None = None
+    load_peak: float | None = None
     try:
         ready_s = _wait_ready(url, server, log_path, started)
+        load_peak = peak_rss_mb(server.pid)  # the load's own peak: nothing served yet
         say(f"service: ready after {ready_s:.2f} s; warm-up request")
         drive(url, sample, 1, 1)
         say("service: sample article streamed (Accept: application/x-ndjson), 1 client")
@@ -302,7 +305,13 @@ def run_service(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    return {"ready_s": round(ready_s, 3), "rss_mb": overall, "runs": runs, "stream": stream}
+    return {
+        "ready_s": round(ready_s, 3),
+        "rss_mb": overall,
+        "rss_mb_load": load_peak,
+        "runs": runs,
+        "stream": stream,
+    }
 
 
 # --- the pipeline in-process -------------------------------------------------------------------

@@ -33,7 +33,7 @@ SUMMARY_KEYS = (
     "rss_mb",
     "ready_s",
 )
-NEW_KEYS = ("floor_s", "first_paragraph_s", "translation_s", "rss_mb_16_clients")
+NEW_KEYS = ("floor_s", "first_paragraph_s", "translation_s", "rss_mb_16_clients", "rss_mb_load")
 
 
 def run_bench(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -112,6 +112,7 @@ def test_quick_run_reports_every_row(tmp_path: Path, test_models: Path) -> None:
     assert report["floor_s"] > 0
     assert report["floor"]["parts"].keys() == {"translation", "summary"}
     assert report["rss_mb_16_clients"] > 0
+    assert report["rss_mb_load"] > 0
     assert report["service_engine"] == "auto"  # the default setting, as a user runs it
     auto = report["service"]["auto"]
     assert auto["in_process"]["meta"]["models"][0]["engine"].startswith("ctranslate2")
@@ -243,6 +244,16 @@ def test_targets_say_met_missed_out_of_reach_or_not_measured() -> None:
     assert verdicts["first translated paragraph ≤ 1.0 s (stream)"] == "—"
     assert verdicts["≥ 30 articles/min at 16 clients"] == "met"
     assert verdicts["peak RSS ≤ 700 MB at 1 client"] == "missed"  # 700 MiB = 734 MB
+    # The load's own peak counts at 1 client where it was measured, and only then.
+    served = {
+        **report,
+        "service": {"auto": {"runs": [{**report["service"]["auto"]["runs"][0], "rss_mb": 600.0}]}},
+    }
+    verdicts = {t["target"]: t["verdict"] for t in targets(served)}
+    assert verdicts["peak RSS ≤ 700 MB at 1 client"] == "met"  # 629 MB
+    loading = {**served, "rss_mb_load": 690.0}  # 724 MB while loading
+    verdicts = {t["target"]: t["verdict"] for t in targets(loading)}
+    assert verdicts["peak RSS ≤ 700 MB at 1 client"] == "missed"
     assert verdicts["peak RSS ≤ 1 GB at 16 clients"] == "met"
     assert verdicts["ready ≤ 3 s when the CTranslate2 copies exist"] == "met"
     # Out of reach where the floor is beyond the target: 4 s of floor, on AVX-512.
