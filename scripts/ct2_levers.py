@@ -3,7 +3,8 @@
 setting (the CT2_* variables are read when the library starts).
 
 Rows: the backend (``CT2_USE_MKL`` 0/1: oneDNN or MKL), packed GEMM
-(``CT2_USE_EXPERIMENTAL_PACKED_GEMM``), the compute type (int8, int8_float32) and, for the
+(``CT2_PACKED_GEMM``: on by default with MKL, so the row turns it off; ctranslate2 4.8.5 reads
+no other packing variable), the compute type (int8, int8_float32) and, for the
 translation model, a vocabulary map (``use_vmap``) of K always-candidate tokens. Each row
 times what the service does with its default thread layout on 2 cores:
 
@@ -160,7 +161,7 @@ ROWS: list[tuple[str, dict[str, str], str]] = [
     ("default (CT2_USE_MKL unset), int8", {}, "int8"),
     ("CT2_USE_MKL=1, int8", {"CT2_USE_MKL": "1"}, "int8"),
     ("CT2_USE_MKL=0, int8", {"CT2_USE_MKL": "0"}, "int8"),
-    ("CT2_USE_EXPERIMENTAL_PACKED_GEMM=1, int8", {"CT2_USE_EXPERIMENTAL_PACKED_GEMM": "1"}, "int8"),
+    ("CT2_PACKED_GEMM=0 (MKL's packing off), int8", {"CT2_PACKED_GEMM": "0"}, "int8"),
     ("CT2_FORCE_CPU_ISA=AVX512, int8", {"CT2_FORCE_CPU_ISA": "AVX512"}, "int8"),
     (
         "CT2_USE_MKL=1 + CT2_FORCE_CPU_ISA=AVX512, int8",
@@ -169,6 +170,11 @@ ROWS: list[tuple[str, dict[str, str], str]] = [
     ),
     ("default, int8_float32", {}, "int8_float32"),
     ("default, int16", {}, "int16"),
+    (
+        "CT2_FORCE_CPU_ISA=AVX512 + CT2_PACKED_GEMM=0, int8",
+        {"CT2_FORCE_CPU_ISA": "AVX512", "CT2_PACKED_GEMM": "0"},
+        "int8",
+    ),
 ]
 """(label, environment, compute type). On the CPU, CTranslate2 runs `int8` as `int8_float32`
 (its log says "Selected compute type: int8_float32"); the int8_float32 row checks they time the
