@@ -235,9 +235,11 @@ before the next. CTranslate2 packs a model's linear weights for Intel MKL as it 
 the unpacked ones only once all are packed, so a load peaks about a copy of its matrices above
 where it settles (232 MiB for distilbart-cnn-12-6 at int8, 33 MiB for opus-mt-fr-en). Loaded
 second, the summarizer's peak stood on top of the translator (the process's high-water mark,
-725 MiB); loaded first, and trimmed, it passes before the translator is there (634 MiB), and
-the freed buffers do not stay under the translator either (docs/benchmarks/cpu-2026-12-02-memory.md,
-eleventh-session addendum). The summarizer is the larger model in every preset."""
+725 MiB, above 700 MB before any request); loaded first, and trimmed, it passes before the
+translator is there (634 MiB). The price: the translator's weights then land in glibc's heap,
+and the peaks under load are 50-100 MiB higher, still under 1 GB at 16 clients
+(docs/benchmarks/cpu-2026-12-02-memory.md, eleventh-session addendum). The summarizer is the
+larger model in every preset."""
 
 OnLoaded = Callable[[Task, Seq2SeqEngine], None]
 
