@@ -301,11 +301,12 @@ def load_models(settings: Settings, on_loaded: OnLoaded | None = None) -> Loaded
         give_back_freed_memory()  # the load's own buffers, before the next model is placed
         threads = engine.info.threads
         log.info(
-            "loaded %s model %s@%s on %s in %.1f s (%s%s)",
+            "loaded %s model %s@%s on %s, %s, in %.1f s (%s%s)",
             task,
             source.location,
             source.revision,
-            device.label,
+            device.device,
+            engine.info.label,  # the precision it runs in, not the device's torch default
             time.perf_counter() - started,
             f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
             ", vocabulary map" if settings.translation_vmap and task == "translation" else "",
