@@ -298,7 +298,6 @@ def load_models(settings: Settings, on_loaded: OnLoaded | None = None) -> Loaded
             cpu_isa=settings.ct2_cpu_isa,
         )
         engines[task] = engine
-        give_back_freed_memory()  # the load's own buffers, before the next model is placed
         threads = engine.info.threads
         log.info(
             "loaded %s model %s@%s on %s, %s, in %.1f s (%s%s)",
@@ -311,6 +310,7 @@ def load_models(settings: Settings, on_loaded: OnLoaded | None = None) -> Loaded
             f"{threads.inter} x {threads.intra} threads" if threads else "threads unknown",
             ", vocabulary map" if settings.translation_vmap and task == "translation" else "",
         )
+        give_back_freed_memory()  # the load's own buffers, before the next model is placed
         if on_loaded is not None:
             on_loaded(task, engine)
     return LoadedModels(engines["translation"], engines["summary"], device, prepared.warnings)
